@@ -1,0 +1,256 @@
+//! # honnin-profile: the JPKI certificate profiles
+//!
+//! Builds and parses certificates shaped exactly like those of J-LIS (地方公共団体情報システム機構):
+//! the two self-signed roots (signing and user authentication), the signing certificate
+//! (署名用電子証明書) with the 4 basic attributes, the user-authentication certificate
+//! (利用者証明用電子証明書), and the delegated OCSP responder certificates. It also holds the
+//! validity-date rules of the card and its certificates, and the real J-LIS roots as the
+//! *production* trust profile.
+//!
+//! This crate is pure: it does no I/O, keeps no state, and never decides whether a certificate is
+//! *trusted* or *revoked* — that is the verification core's job. It checks shape (the profile) and,
+//! where asked, one signature.
+
+pub mod basic4;
+pub mod build;
+pub mod dates;
+pub mod key;
+pub mod names;
+pub mod oid;
+pub mod parse;
+mod time_der;
+pub mod trust;
+
+use std::fmt;
+
+use der::{Decode, Encode};
+use time::OffsetDateTime;
+use x509_cert::certificate::Certificate;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsages};
+use x509_cert::name::Name;
+
+pub use basic4::{Basic4, BirthDate, Era, Sex, SubstitutedText};
+pub use key::RsaKey;
+pub use names::{Environment, Hierarchy};
+pub use parse::{parse_end_entity, AuthCertificate, EndEntity, EndEntityInfo, SigningCertificate};
+pub use time_der::{from_x509_time, to_x509_time};
+
+/// Everything that can be wrong with a certificate or with building one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    #[error("malformed DER: {0}")]
+    Der(#[from] der::Error),
+    #[error("malformed certificate: {0}")]
+    Malformed(String),
+    #[error("not an X.509 v3 certificate")]
+    NotVersion3,
+    #[error("signature algorithm {0} is not SHA-256/384/512 with RSA")]
+    UnsupportedSignatureAlgorithm(String),
+    #[error("the public key is not RSA (algorithm {0})")]
+    NotRsa(String),
+    #[error("the RSA key has {0} bits; JPKI requires at least 2048")]
+    WeakKey(usize),
+    #[error("no JPKI certificate policy (found: {0:?})")]
+    UnknownPolicy(String),
+    #[error("the {0} extension is missing")]
+    MissingExtension(&'static str),
+    #[error("unknown critical extension {0}")]
+    UnknownCriticalExtension(String),
+    #[error("key usage {0} does not match the JPKI profile")]
+    WrongKeyUsage(String),
+    #[error("subject does not match the JPKI profile: {0}")]
+    BadSubject(String),
+    #[error("issuer does not match the JPKI profile: {0}")]
+    WrongIssuer(String),
+    #[error("the {0} attribute is missing from subjectAltName")]
+    MissingAttribute(&'static str),
+    #[error("bad {attribute}: {why}")]
+    BadAttribute { attribute: &'static str, why: String },
+    #[error("expected a {expected:?} CA, found a {found:?} CA")]
+    WrongHierarchy { expected: Hierarchy, found: Hierarchy },
+    #[error("not a JPKI root certificate: {0}")]
+    NotJpkiRoot(String),
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("{0}")]
+    Crypto(&'static str),
+    #[error("not a PEM certificate: {0}")]
+    Pem(String),
+}
+
+/// A certificate serial number (for end entities, the 発行番号): an unsigned big-endian integer.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Serial(Vec<u8>);
+
+impl Serial {
+    /// From big-endian magnitude bytes; leading zero bytes are dropped.
+    pub fn from_be_bytes(bytes: &[u8]) -> Self {
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+        Serial(bytes[start..].to_vec())
+    }
+
+    pub fn from_u64(v: u64) -> Self {
+        Self::from_be_bytes(&v.to_be_bytes())
+    }
+
+    /// The value, when it fits in 64 bits.
+    pub fn to_u64(&self) -> Option<u64> {
+        if self.0.len() > 8 {
+            return None;
+        }
+        Some(self.0.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64))
+    }
+
+    /// Magnitude bytes, no leading zeros (empty for zero).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Upper-case hex, as `openssl` prints serials.
+    pub fn to_hex(&self) -> String {
+        if self.0.is_empty() {
+            return "00".into();
+        }
+        key::hex_upper(&self.0)
+    }
+
+    /// Parses upper- or lower-case hex.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.is_empty() {
+            return None;
+        }
+        let s = if s.len() % 2 == 1 { format!("0{s}") } else { s.to_owned() };
+        let bytes: Option<Vec<u8>> =
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect();
+        bytes.map(|b| Serial::from_be_bytes(&b))
+    }
+}
+
+impl fmt::Display for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Serial({})", self.to_hex())
+    }
+}
+
+/// A JPKI root (one generation of one hierarchy), parsed and self-signature checked.
+#[derive(Clone, Debug)]
+pub struct CaCertificate {
+    pub der: Vec<u8>,
+    pub subject: Name,
+    pub serial: Serial,
+    pub environment: Environment,
+    pub hierarchy: Hierarchy,
+    /// The subjectKeyIdentifier; end-entity AKIs point at it.
+    pub key_identifier: Vec<u8>,
+    /// PKCS#1 `RSAPublicKey` DER.
+    pub public_key: Vec<u8>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl CaCertificate {
+    /// Parses a JPKI root: its DN must be one of the four JPKI CA names (production or test, signing
+    /// or authentication), it must be a CA, and its self-signature must verify.
+    pub fn from_der(der: &[u8]) -> Result<Self, ProfileError> {
+        let cert = Certificate::from_der(der)?;
+        parse::check_common(&cert)?;
+        let tbs = &cert.tbs_certificate;
+        let (environment, hierarchy) = names::classify_ca_name(&tbs.subject)
+            .ok_or_else(|| ProfileError::NotJpkiRoot(format!("subject {} is not a JPKI CA name", tbs.subject)))?;
+        if tbs.issuer != tbs.subject {
+            return Err(ProfileError::NotJpkiRoot("not self-issued".into()));
+        }
+        let exts = tbs.extensions.as_deref().unwrap_or(&[]);
+        let bc = exts
+            .iter()
+            .find(|e| e.extn_id == oid::EXT_BASIC_CONSTRAINTS)
+            .ok_or(ProfileError::MissingExtension("basicConstraints"))?;
+        if !BasicConstraints::from_der(bc.extn_value.as_bytes())?.ca {
+            return Err(ProfileError::NotJpkiRoot("basicConstraints says it is not a CA".into()));
+        }
+        let usage = parse::key_usage(exts)?.ok_or(ProfileError::MissingExtension("keyUsage"))?;
+        if !usage.0.contains(KeyUsages::KeyCertSign) {
+            return Err(ProfileError::WrongKeyUsage("a root must allow keyCertSign".into()));
+        }
+        let public_key = tbs.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
+        let key_identifier = parse::subject_key_id(exts)?.unwrap_or_else(|| key::key_identifier(&public_key));
+        let ca = CaCertificate {
+            der: der.to_vec(),
+            subject: tbs.subject.clone(),
+            serial: Serial::from_be_bytes(tbs.serial_number.as_bytes()),
+            environment,
+            hierarchy,
+            key_identifier,
+            public_key,
+            not_before: from_x509_time(&tbs.validity.not_before)?,
+            not_after: from_x509_time(&tbs.validity.not_after)?,
+        };
+        ca.verify_issued(der).map_err(|_| ProfileError::NotJpkiRoot("the self-signature does not verify".into()))?;
+        Ok(ca)
+    }
+
+    /// Checks that this CA's key signed the certificate (or CRL-shaped `SEQUENCE { tbs, alg, sig }`) `der`.
+    pub fn verify_issued(&self, der: &[u8]) -> Result<(), ProfileError> {
+        let cert = Certificate::from_der(der)?;
+        let tbs = cert.tbs_certificate.to_der()?;
+        let sig = cert.signature.as_bytes().ok_or(ProfileError::Malformed("signature has unused bits".into()))?;
+        key::verify_rsa_pkcs1(&cert.signature_algorithm.oid, &self.public_key, &tbs, sig)
+    }
+
+    /// PEM text of the certificate.
+    pub fn to_pem(&self) -> String {
+        to_pem(&self.der)
+    }
+}
+
+/// Finds the root generation that issued `der`: candidates whose key identifier matches the
+/// certificate's AKI (all of them if it has none), then the one whose key verifies the signature.
+/// Never by name alone: every generation of a hierarchy has the same DN.
+pub fn find_issuer<'a>(der: &[u8], candidates: &'a [CaCertificate]) -> Option<&'a CaCertificate> {
+    let cert = Certificate::from_der(der).ok()?;
+    let aki = parse::authority_key_id(cert.tbs_certificate.extensions.as_deref().unwrap_or(&[])).ok()?;
+    candidates
+        .iter()
+        .filter(|ca| ca.subject == cert.tbs_certificate.issuer)
+        .filter(|ca| aki.as_ref().is_none_or(|k| *k == ca.key_identifier))
+        .find(|ca| ca.verify_issued(der).is_ok())
+}
+
+/// Wraps DER as a PEM `CERTIFICATE`.
+pub fn to_pem(der: &[u8]) -> String {
+    pem_rfc7468::encode_string("CERTIFICATE", pem_rfc7468::LineEnding::LF, der).unwrap_or_default()
+}
+
+/// Reads every `CERTIFICATE` block of a PEM text, or a single DER certificate.
+pub fn certificates_from_pem_or_der(input: &[u8]) -> Result<Vec<Vec<u8>>, ProfileError> {
+    if input.first() == Some(&0x30) {
+        return Ok(vec![input.to_vec()]);
+    }
+    let text = std::str::from_utf8(input).map_err(|_| ProfileError::Pem("neither DER nor PEM text".into()))?;
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let block = &rest[start..];
+        let end_marker = block.find("-----END ").ok_or_else(|| ProfileError::Pem("unterminated PEM block".into()))?;
+        let end = block[end_marker..]
+            .find("\n")
+            .map(|i| end_marker + i + 1)
+            .unwrap_or(block.len());
+        let (label, der) = pem_rfc7468::decode_vec(block[..end].as_bytes()).map_err(|e| ProfileError::Pem(e.to_string()))?;
+        if label == "CERTIFICATE" {
+            out.push(der);
+        }
+        rest = &block[end..];
+    }
+    if out.is_empty() {
+        return Err(ProfileError::Pem("no CERTIFICATE block".into()));
+    }
+    Ok(out)
+}
