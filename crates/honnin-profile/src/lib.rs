@@ -18,6 +18,7 @@ pub mod key;
 pub mod names;
 pub mod oid;
 pub mod parse;
+pub mod revocation;
 mod time_der;
 pub mod trust;
 
@@ -31,6 +32,7 @@ use x509_cert::name::Name;
 
 pub use basic4::{Basic4, BirthDate, Era, Sex, SubstitutedText};
 pub use key::RsaKey;
+pub use revocation::RevocationReason;
 pub use names::{Environment, Hierarchy};
 pub use parse::{parse_end_entity, AuthCertificate, EndEntity, EndEntityInfo, SigningCertificate};
 pub use time_der::{from_x509_time, to_x509_time};
