@@ -26,9 +26,15 @@ pub const TOKEN_MYNUMBER_CARD: &str = "JPKIAPICCTOKEN2";
 #[derive(Debug, thiserror::Error)]
 pub enum CardFileError {
     #[error("cannot read card file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot write card file {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a honnin card file: {why}")]
     Format { path: String, why: String },
 }
@@ -52,7 +58,9 @@ impl Serialize for Bytes {
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        B64.decode(s.as_bytes()).map(Bytes).map_err(serde::de::Error::custom)
+        B64.decode(s.as_bytes())
+            .map(Bytes)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -69,7 +77,10 @@ pub struct Pin {
 
 impl fmt::Debug for Pin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pin").field("tries_left", &self.tries_left).field("max_tries", &self.max_tries).finish_non_exhaustive()
+        f.debug_struct("Pin")
+            .field("tries_left", &self.tries_left)
+            .field("max_tries", &self.max_tries)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,7 +92,12 @@ impl Pin {
         let _ = aws_lc_rs::rand::fill(&mut salt);
         let salt = hex::encode(salt);
         let digest = Self::digest(&salt, pin);
-        Pin { salt, digest, tries_left: max_tries, max_tries }
+        Pin {
+            salt,
+            digest,
+            tries_left: max_tries,
+            max_tries,
+        }
     }
 
     fn digest(salt: &str, pin: &str) -> String {
@@ -94,7 +110,11 @@ impl Pin {
     /// Whether `pin` matches, in constant time. Does not touch the counter.
     pub fn matches(&self, pin: &str) -> bool {
         let candidate = Self::digest(&self.salt, pin);
-        aws_lc_rs::constant_time::verify_slices_are_equal(candidate.as_bytes(), self.digest.as_bytes()).is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            candidate.as_bytes(),
+            self.digest.as_bytes(),
+        )
+        .is_ok()
     }
 
     pub fn is_blocked(&self) -> bool {
@@ -151,7 +171,9 @@ pub struct Surface {
 impl fmt::Debug for Surface {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The My Number is never printed by a Debug impl.
-        f.debug_struct("Surface").field("card_expiry", &self.card_expiry).finish_non_exhaustive()
+        f.debug_struct("Surface")
+            .field("card_expiry", &self.card_expiry)
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,11 +196,19 @@ pub struct CardFile {
 impl CardFile {
     pub fn read(path: &Path) -> Result<Self, CardFileError> {
         let p = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| CardFileError::Read { path: p.clone(), source })?;
-        let card: CardFile =
-            serde_json::from_slice(&bytes).map_err(|e| CardFileError::Format { path: p.clone(), why: e.to_string() })?;
+        let bytes = std::fs::read(path).map_err(|source| CardFileError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let card: CardFile = serde_json::from_slice(&bytes).map_err(|e| CardFileError::Format {
+            path: p.clone(),
+            why: e.to_string(),
+        })?;
         if card.format != FORMAT {
-            return Err(CardFileError::Format { path: p, why: format!("format {:?}, expected {FORMAT:?}", card.format) });
+            return Err(CardFileError::Format {
+                path: p,
+                why: format!("format {:?}, expected {FORMAT:?}", card.format),
+            });
         }
         Ok(card)
     }
@@ -192,7 +222,10 @@ impl CardFile {
     /// Writes the card to a temporary file beside `path` without replacing `path` yet, so a caller
     /// can commit its own transaction first and then [`StagedCardFile::commit`].
     pub fn stage(&self, path: &Path) -> Result<StagedCardFile, CardFileError> {
-        let err = |source| CardFileError::Write { path: path.display().to_string(), source };
+        let err = |source| CardFileError::Write {
+            path: path.display().to_string(),
+            source,
+        };
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => std::path::PathBuf::from("."),
@@ -201,7 +234,10 @@ impl CardFile {
         let json = serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
         tmp.1.write_all(&json).map_err(err)?;
         tmp.1.sync_all().map_err(err)?;
-        Ok(StagedCardFile { tmp: tmp.0, target: path.to_path_buf() })
+        Ok(StagedCardFile {
+            tmp: tmp.0,
+            target: path.to_path_buf(),
+        })
     }
 }
 
@@ -214,8 +250,11 @@ pub struct StagedCardFile {
 
 impl StagedCardFile {
     pub fn commit(self) -> Result<(), CardFileError> {
-        let result = std::fs::rename(&self.tmp, &self.target)
-            .map_err(|source| CardFileError::Write { path: self.target.display().to_string(), source });
+        let result =
+            std::fs::rename(&self.tmp, &self.target).map_err(|source| CardFileError::Write {
+                path: self.target.display().to_string(),
+                source,
+            });
         if result.is_err() {
             let _ = std::fs::remove_file(&self.tmp);
         }
@@ -236,7 +275,11 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File
         let mut n = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut n);
         let path = dir.join(format!(".honnin-card-{}.tmp", hex::encode(n)));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -250,7 +293,11 @@ mod tests {
     use super::*;
 
     fn sample() -> CardFile {
-        let slot = KeySlot { certificate: Bytes(vec![0x30, 1]), private_key: Bytes(vec![2]), ca_certificate: Bytes(vec![3]) };
+        let slot = KeySlot {
+            certificate: Bytes(vec![0x30, 1]),
+            private_key: Bytes(vec![2]),
+            ca_certificate: Bytes(vec![3]),
+        };
         CardFile {
             format: FORMAT.into(),
             card_id: "C1".into(),
@@ -306,8 +353,16 @@ mod tests {
         card.write(&path).expect("write");
         card.card_id = "C2".into();
         drop(card.stage(&path).expect("stage"));
-        assert_eq!(CardFile::read(&path).expect("read").card_id, "C1", "dropped stage changes nothing");
-        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary file left");
+        assert_eq!(
+            CardFile::read(&path).expect("read").card_id,
+            "C1",
+            "dropped stage changes nothing"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            1,
+            "no temporary file left"
+        );
         card.stage(&path).expect("stage").commit().expect("commit");
         assert_eq!(CardFile::read(&path).expect("read").card_id, "C2");
     }
@@ -318,6 +373,9 @@ mod tests {
         let path = dir.path().join("card.json");
         std::fs::write(&path, b"not json").expect("write");
         let err = CardFile::read(&path).expect_err("garbage");
-        assert!(err.to_string().contains("is not a honnin card file"), "{err}");
+        assert!(
+            err.to_string().contains("is not a honnin card file"),
+            "{err}"
+        );
     }
 }

@@ -35,7 +35,10 @@ impl Sex {
             "1" => Ok(Sex::Male),
             "2" => Ok(Sex::Female),
             "3" => Ok(Sex::Unknown),
-            other => Err(ProfileError::BadAttribute { attribute: "sex", why: format!("code {other:?} is not 1, 2 or 3") }),
+            other => Err(ProfileError::BadAttribute {
+                attribute: "sex",
+                why: format!("code {other:?} is not 1, 2 or 3"),
+            }),
         }
     }
 
@@ -55,7 +58,10 @@ impl std::str::FromStr for Sex {
             "male" => Ok(Sex::Male),
             "female" => Ok(Sex::Female),
             "unknown" => Ok(Sex::Unknown),
-            other => Err(ProfileError::BadAttribute { attribute: "sex", why: format!("{other:?} is not male, female or unknown") }),
+            other => Err(ProfileError::BadAttribute {
+                attribute: "sex",
+                why: format!("{other:?} is not male, female or unknown"),
+            }),
         }
     }
 }
@@ -139,29 +145,55 @@ pub struct BirthDate {
 impl BirthDate {
     pub fn from_date(date: Date) -> Self {
         let era = Era::of(date);
-        let encoded = format!("{}{:04}{:02}{:02}", era.digit(), date.year(), date.month() as u8, date.day());
-        BirthDate { era, date: Some(date), encoded }
+        let encoded = format!(
+            "{}{:04}{:02}{:02}",
+            era.digit(),
+            date.year(),
+            date.month() as u8,
+            date.day()
+        );
+        BirthDate {
+            era,
+            date: Some(date),
+            encoded,
+        }
     }
 
     /// Parses the `EYYYYMMDD` form, checking that the era digit agrees with the date.
     pub fn parse(encoded: &str) -> Result<Self, ProfileError> {
-        let bad = |why: &str| ProfileError::BadAttribute { attribute: "birth date", why: format!("{encoded:?}: {why}") };
+        let bad = |why: &str| ProfileError::BadAttribute {
+            attribute: "birth date",
+            why: format!("{encoded:?}: {why}"),
+        };
         if encoded.len() != 9 || !encoded.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("not 9 digits EYYYYMMDD"));
         }
         let mut chars = encoded.chars();
-        let era = chars.next().and_then(Era::from_digit).ok_or_else(|| bad("unknown era digit"))?;
-        let num = |r: std::ops::Range<usize>| encoded[r].parse::<u32>().map_err(|_| bad("not a number"));
+        let era = chars
+            .next()
+            .and_then(Era::from_digit)
+            .ok_or_else(|| bad("unknown era digit"))?;
+        let num =
+            |r: std::ops::Range<usize>| encoded[r].parse::<u32>().map_err(|_| bad("not a number"));
         let (year, month, day) = (num(1..5)?, num(5..7)?, num(7..9)?);
         if month == 0 || day == 0 {
-            return Ok(BirthDate { era, date: None, encoded: encoded.to_owned() });
+            return Ok(BirthDate {
+                era,
+                date: None,
+                encoded: encoded.to_owned(),
+            });
         }
         let month = Month::try_from(month as u8).map_err(|_| bad("month out of range"))?;
-        let date = Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| bad("no such day"))?;
+        let date = Date::from_calendar_date(year as i32, month, day as u8)
+            .map_err(|_| bad("no such day"))?;
         if era != Era::Unknown && Era::of(date) != era {
             return Err(bad("era digit does not match the date"));
         }
-        Ok(BirthDate { era, date: Some(date), encoded: encoded.to_owned() })
+        Ok(BirthDate {
+            era,
+            date: Some(date),
+            encoded: encoded.to_owned(),
+        })
     }
 }
 
@@ -205,17 +237,27 @@ impl SubstitutedText {
 
     /// The `0`/`1` position string of SAN `…5.5.2` / `…5.5.6`.
     pub fn positions(&self) -> String {
-        self.substituted.iter().map(|&s| if s { '1' } else { '0' }).collect()
+        self.substituted
+            .iter()
+            .map(|&s| if s { '1' } else { '0' })
+            .collect()
     }
 
     /// Joins a certificate's text and its position string, checking they agree.
-    pub fn from_certificate(attribute: &'static str, text: &str, positions: &str) -> Result<Self, ProfileError> {
+    pub fn from_certificate(
+        attribute: &'static str,
+        text: &str,
+        positions: &str,
+    ) -> Result<Self, ProfileError> {
         let substituted: Vec<bool> = positions
             .chars()
             .map(|c| match c {
                 '0' => Ok(false),
                 '1' => Ok(true),
-                other => Err(ProfileError::BadAttribute { attribute, why: format!("position flag {other:?} is not 0 or 1") }),
+                other => Err(ProfileError::BadAttribute {
+                    attribute,
+                    why: format!("position flag {other:?} is not 0 or 1"),
+                }),
             })
             .collect::<Result<_, _>>()?;
         let n = text.chars().count();
@@ -225,7 +267,10 @@ impl SubstitutedText {
                 why: format!("{} position flags for {n} characters", substituted.len()),
             });
         }
-        Ok(SubstitutedText { text: text.to_owned(), substituted })
+        Ok(SubstitutedText {
+            text: text.to_owned(),
+            substituted,
+        })
     }
 
     pub fn has_substitutes(&self) -> bool {
@@ -274,7 +319,8 @@ fn jis0212() -> &'static HashSet<char> {
             for lo in 0xA1u8..=0xFE {
                 decoder_input.clear();
                 decoder_input.extend_from_slice(&[0x8F, hi, lo]);
-                let (text, had_errors) = encoding_rs::EUC_JP.decode_without_bom_handling(&decoder_input);
+                let (text, had_errors) =
+                    encoding_rs::EUC_JP.decode_without_bom_handling(&decoder_input);
                 if !had_errors {
                     if let Some(c) = text.chars().next() {
                         set.insert(c);
@@ -304,18 +350,31 @@ pub const MAX_ADDRESS_CHARS: usize = 200;
 
 impl Basic4 {
     /// The attributes of a resident record, substituted for the certificate.
-    pub fn from_register(name: &str, address: &str, birth: Date, sex: Sex) -> Result<Self, ProfileError> {
+    pub fn from_register(
+        name: &str,
+        address: &str,
+        birth: Date,
+        sex: Sex,
+    ) -> Result<Self, ProfileError> {
         if name.trim().is_empty() {
-            return Err(ProfileError::BadAttribute { attribute: "name", why: "it is empty".into() });
+            return Err(ProfileError::BadAttribute {
+                attribute: "name",
+                why: "it is empty".into(),
+            });
         }
         if address.trim().is_empty() {
-            return Err(ProfileError::BadAttribute { attribute: "address", why: "it is empty".into() });
+            return Err(ProfileError::BadAttribute {
+                attribute: "address",
+                why: "it is empty".into(),
+            });
         }
         let chars = address.chars().count();
         if chars > MAX_ADDRESS_CHARS {
             return Err(ProfileError::BadAttribute {
                 attribute: "address",
-                why: format!("{chars} characters, more than the {MAX_ADDRESS_CHARS} a certificate carries"),
+                why: format!(
+                    "{chars} characters, more than the {MAX_ADDRESS_CHARS} a certificate carries"
+                ),
             });
         }
         Ok(Basic4 {
@@ -334,7 +393,10 @@ mod tests {
 
     #[test]
     fn era_boundaries() {
-        assert_eq!(BirthDate::from_date(date!(1990 - 01 - 02)).encoded, "419900102");
+        assert_eq!(
+            BirthDate::from_date(date!(1990 - 01 - 02)).encoded,
+            "419900102"
+        );
         assert_eq!(Era::of(date!(1989 - 01 - 07)), Era::Showa);
         assert_eq!(Era::of(date!(1989 - 01 - 08)), Era::Heisei);
         assert_eq!(Era::of(date!(2019 - 04 - 30)), Era::Heisei);
@@ -350,7 +412,10 @@ mod tests {
         let b = BirthDate::parse("520200229").expect("leap day in Reiwa");
         assert_eq!(b.date, Some(date!(2020 - 02 - 29)));
         assert!(BirthDate::parse("520210229").is_err(), "no 29 Feb 2021");
-        assert!(BirthDate::parse("319900102").is_err(), "1990 is Heisei, not Showa");
+        assert!(
+            BirthDate::parse("319900102").is_err(),
+            "1990 is Heisei, not Showa"
+        );
         assert!(BirthDate::parse("91990010").is_err());
         assert!(BirthDate::parse("919900102").is_err(), "no era 9");
         let partial = BirthDate::parse("319500000").expect("unknown month and day");
@@ -384,7 +449,9 @@ mod tests {
     #[test]
     fn address_length_limit() {
         let long = "あ".repeat(201);
-        assert!(Basic4::from_register("山田　太郎", &long, date!(1990 - 01 - 01), Sex::Male).is_err());
+        assert!(
+            Basic4::from_register("山田　太郎", &long, date!(1990 - 01 - 01), Sex::Male).is_err()
+        );
         assert!(Basic4::from_register("", "東京都", date!(1990 - 01 - 01), Sex::Male).is_err());
     }
 }

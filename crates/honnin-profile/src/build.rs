@@ -9,8 +9,8 @@ use x509_cert::ext::pkix::certpolicy::{CertificatePolicies, PolicyInformation};
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, IssuerAltName, KeyUsage,
-    KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage,
+    IssuerAltName, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
@@ -25,14 +25,26 @@ use crate::time_der::to_x509_time;
 use crate::{CaCertificate, ProfileError, Serial};
 
 fn extension<T: Encode>(id: Oid, critical: bool, value: &T) -> Result<Extension, ProfileError> {
-    Ok(Extension { extn_id: id, critical, extn_value: OctetString::new(to_der(value)?)? })
+    Ok(Extension {
+        extn_id: id,
+        critical,
+        extn_value: OctetString::new(to_der(value)?)?,
+    })
 }
 
-fn validity(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result<Validity, ProfileError> {
+fn validity(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Validity, ProfileError> {
     if not_after <= not_before {
-        return Err(ProfileError::Malformed("notAfter is not after notBefore".into()));
+        return Err(ProfileError::Malformed(
+            "notAfter is not after notBefore".into(),
+        ));
     }
-    Ok(Validity { not_before: to_x509_time(not_before)?, not_after: to_x509_time(not_after)? })
+    Ok(Validity {
+        not_before: to_x509_time(not_before)?,
+        not_after: to_x509_time(not_after)?,
+    })
 }
 
 fn sign_tbs(tbs: TbsCertificate, key: &RsaKey) -> Result<Vec<u8>, ProfileError> {
@@ -64,15 +76,36 @@ pub struct RootSpec {
 pub fn build_root(spec: &RootSpec, key: &RsaKey) -> Result<Vec<u8>, ProfileError> {
     let dn = names::ca_name(spec.environment, spec.hierarchy)?;
     let extensions = vec![
-        extension(oid::EXT_KEY_USAGE, true, &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))?,
+        extension(
+            oid::EXT_KEY_USAGE,
+            true,
+            &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+        )?,
         extension(
             oid::EXT_SUBJECT_ALT_NAME,
             false,
-            &SubjectAltName(vec![GeneralName::DirectoryName(names::ca_alt_name(spec.hierarchy)?)]),
+            &SubjectAltName(vec![GeneralName::DirectoryName(names::ca_alt_name(
+                spec.hierarchy,
+            )?)]),
         )?,
-        extension(oid::EXT_BASIC_CONSTRAINTS, true, &BasicConstraints { ca: true, path_len_constraint: None })?,
-        extension(oid::EXT_CRL_DISTRIBUTION_POINTS, false, &directory_dp(dn.clone()))?,
-        extension(oid::EXT_SUBJECT_KEY_ID, false, &SubjectKeyIdentifier(OctetString::new(key.key_identifier())?))?,
+        extension(
+            oid::EXT_BASIC_CONSTRAINTS,
+            true,
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: None,
+            },
+        )?,
+        extension(
+            oid::EXT_CRL_DISTRIBUTION_POINTS,
+            false,
+            &directory_dp(dn.clone()),
+        )?,
+        extension(
+            oid::EXT_SUBJECT_KEY_ID,
+            false,
+            &SubjectKeyIdentifier(OctetString::new(key.key_identifier())?),
+        )?,
     ];
     let tbs = TbsCertificate {
         version: Version::V3,
@@ -91,7 +124,9 @@ pub fn build_root(spec: &RootSpec, key: &RsaKey) -> Result<Vec<u8>, ProfileError
 
 fn directory_dp(name: Name) -> CrlDistributionPoints {
     CrlDistributionPoints(vec![DistributionPoint {
-        distribution_point: Some(DistributionPointName::FullName(vec![GeneralName::DirectoryName(name)])),
+        distribution_point: Some(DistributionPointName::FullName(vec![
+            GeneralName::DirectoryName(name),
+        ])),
         reasons: None,
         crl_issuer: None,
     }])
@@ -126,7 +161,10 @@ pub struct SigningSpec {
 }
 
 fn utf8_other_name(id: Oid, value: &str) -> Result<GeneralName, ProfileError> {
-    Ok(GeneralName::OtherName(OtherName { type_id: id, value: Any::new(Tag::Utf8String, value.as_bytes())? }))
+    Ok(GeneralName::OtherName(OtherName {
+        type_id: id,
+        value: Any::new(Tag::Utf8String, value.as_bytes())?,
+    }))
 }
 
 fn end_entity_extensions(
@@ -159,9 +197,18 @@ fn end_entity_extensions(
     exts.push(extension(
         oid::EXT_CRL_DISTRIBUTION_POINTS,
         false,
-        &directory_dp(names::crl_distribution_point(env, hierarchy, &spec.prefecture, &spec.municipality)?),
+        &directory_dp(names::crl_distribution_point(
+            env,
+            hierarchy,
+            &spec.prefecture,
+            &spec.municipality,
+        )?),
     )?);
-    exts.push(extension(oid::EXT_AUTHORITY_KEY_ID, false, &authority_key_id(issuer.certificate)?)?);
+    exts.push(extension(
+        oid::EXT_AUTHORITY_KEY_ID,
+        false,
+        &authority_key_id(issuer.certificate)?,
+    )?);
     Ok(exts)
 }
 
@@ -175,10 +222,15 @@ fn authority_key_id(ca: &CaCertificate) -> Result<AuthorityKeyIdentifier, Profil
 
 fn check_issuer(issuer: &Issuer<'_>, hierarchy: Hierarchy) -> Result<(), ProfileError> {
     if issuer.certificate.hierarchy != hierarchy {
-        return Err(ProfileError::WrongHierarchy { expected: hierarchy, found: issuer.certificate.hierarchy });
+        return Err(ProfileError::WrongHierarchy {
+            expected: hierarchy,
+            found: issuer.certificate.hierarchy,
+        });
     }
     if issuer.key.key_identifier() != issuer.certificate.key_identifier {
-        return Err(ProfileError::Crypto("the issuer's key does not match its certificate"));
+        return Err(ProfileError::Crypto(
+            "the issuer's key does not match its certificate",
+        ));
     }
     Ok(())
 }
@@ -190,7 +242,9 @@ fn end_entity_tbs(
     extensions: Vec<Extension>,
 ) -> Result<TbsCertificate, ProfileError> {
     if spec.not_after > issuer.certificate.not_after {
-        return Err(ProfileError::Malformed("the certificate would outlive its issuer".into()));
+        return Err(ProfileError::Malformed(
+            "the certificate would outlive its issuer".into(),
+        ));
     }
     Ok(TbsCertificate {
         version: Version::V3,
@@ -224,18 +278,38 @@ pub fn build_signing(issuer: &Issuer<'_>, spec: &SigningSpec) -> Result<Vec<u8>,
         san.push(utf8_other_name(id, &value)?);
     }
     let usage = KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation);
-    let exts = end_entity_extensions(issuer, &spec.common, Hierarchy::Signing, usage, Some(SubjectAltName(san)))?;
-    let subject = names::signing_subject(&spec.common.prefecture, &spec.common.municipality, &spec.issuance_id)?;
-    sign_tbs(end_entity_tbs(issuer, &spec.common, subject, exts)?, issuer.key)
+    let exts = end_entity_extensions(
+        issuer,
+        &spec.common,
+        Hierarchy::Signing,
+        usage,
+        Some(SubjectAltName(san)),
+    )?;
+    let subject = names::signing_subject(
+        &spec.common.prefecture,
+        &spec.common.municipality,
+        &spec.issuance_id,
+    )?;
+    sign_tbs(
+        end_entity_tbs(issuer, &spec.common, subject, exts)?,
+        issuer.key,
+    )
 }
 
 /// Builds a user-authentication certificate: subject `C=JP, CN=<id>`, no personal data,
 /// keyUsage digitalSignature.
-pub fn build_auth(issuer: &Issuer<'_>, spec: &EndEntitySpec, id: &str) -> Result<Vec<u8>, ProfileError> {
+pub fn build_auth(
+    issuer: &Issuer<'_>,
+    spec: &EndEntitySpec,
+    id: &str,
+) -> Result<Vec<u8>, ProfileError> {
     check_issuer(issuer, Hierarchy::Authentication)?;
     let usage = KeyUsage(KeyUsages::DigitalSignature.into());
     let exts = end_entity_extensions(issuer, spec, Hierarchy::Authentication, usage, None)?;
-    sign_tbs(end_entity_tbs(issuer, spec, names::auth_subject(id)?, exts)?, issuer.key)
+    sign_tbs(
+        end_entity_tbs(issuer, spec, names::auth_subject(id)?, exts)?,
+        issuer.key,
+    )
 }
 
 /// Builds the CA's delegated OCSP responder certificate: id-kp-OCSPSigning, id-pkix-ocsp-nocheck.
@@ -248,8 +322,16 @@ pub fn build_ocsp_responder(
 ) -> Result<Vec<u8>, ProfileError> {
     let ca = issuer.certificate;
     let exts = vec![
-        extension(oid::EXT_KEY_USAGE, true, &KeyUsage(KeyUsages::DigitalSignature.into()))?,
-        extension(oid::EXT_EXTENDED_KEY_USAGE, false, &ExtendedKeyUsage(vec![oid::KP_OCSP_SIGNING]))?,
+        extension(
+            oid::EXT_KEY_USAGE,
+            true,
+            &KeyUsage(KeyUsages::DigitalSignature.into()),
+        )?,
+        extension(
+            oid::EXT_EXTENDED_KEY_USAGE,
+            false,
+            &ExtendedKeyUsage(vec![oid::KP_OCSP_SIGNING]),
+        )?,
         extension(oid::OCSP_NOCHECK, false, &Null)?,
         extension(oid::EXT_AUTHORITY_KEY_ID, false, &authority_key_id(ca)?)?,
         extension(
@@ -272,4 +354,3 @@ pub fn build_ocsp_responder(
     };
     sign_tbs(tbs, issuer.key)
 }
-

@@ -19,19 +19,23 @@ pub struct RsaKey {
 impl RsaKey {
     /// A fresh RSA-2048 key, e = 65537.
     pub fn generate() -> Result<Self, ProfileError> {
-        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| ProfileError::Crypto("RSA key generation failed"))?;
+        let pair = KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| ProfileError::Crypto("RSA key generation failed"))?;
         Ok(RsaKey { pair })
     }
 
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, ProfileError> {
-        let pair = KeyPair::from_pkcs8(der).map_err(|_| ProfileError::Crypto("not an RSA PKCS#8 private key"))?;
+        let pair = KeyPair::from_pkcs8(der)
+            .map_err(|_| ProfileError::Crypto("not an RSA PKCS#8 private key"))?;
         Ok(RsaKey { pair })
     }
 
     /// The private key as unencrypted PKCS#8 DER, for storage the caller protects.
     pub fn to_pkcs8(&self) -> Result<Vec<u8>, ProfileError> {
-        let der: Pkcs8V1Der<'static> =
-            self.pair.as_der().map_err(|_| ProfileError::Crypto("PKCS#8 export failed"))?;
+        let der: Pkcs8V1Der<'static> = self
+            .pair
+            .as_der()
+            .map_err(|_| ProfileError::Crypto("PKCS#8 export failed"))?;
         Ok(der.as_ref().to_vec())
     }
 
@@ -54,7 +58,12 @@ impl RsaKey {
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>, ProfileError> {
         let mut signature = vec![0u8; self.pair.public_modulus_len()];
         self.pair
-            .sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), message, &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                message,
+                &mut signature,
+            )
             .map_err(|_| ProfileError::Crypto("RSA signing failed"))?;
         Ok(signature)
     }
@@ -62,26 +71,39 @@ impl RsaKey {
 
 impl fmt::Debug for RsaKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RsaKey").field("key_identifier", &hex_upper(&self.key_identifier())).finish_non_exhaustive()
+        f.debug_struct("RsaKey")
+            .field("key_identifier", &hex_upper(&self.key_identifier()))
+            .finish_non_exhaustive()
     }
 }
 
 /// SHA-1 of a PKCS#1 public key: the subject key identifier.
 pub fn key_identifier(public_key_pkcs1: &[u8]) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, public_key_pkcs1).as_ref().to_vec()
+    aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        public_key_pkcs1,
+    )
+    .as_ref()
+    .to_vec()
 }
 
 /// `SubjectPublicKeyInfo` for a PKCS#1 RSA public key.
 pub fn rsa_spki(public_key_pkcs1: &[u8]) -> Result<SubjectPublicKeyInfoOwned, ProfileError> {
     Ok(SubjectPublicKeyInfoOwned {
-        algorithm: AlgorithmIdentifierOwned { oid: oid::RSA_ENCRYPTION, parameters: Some(Any::null()) },
+        algorithm: AlgorithmIdentifierOwned {
+            oid: oid::RSA_ENCRYPTION,
+            parameters: Some(Any::null()),
+        },
         subject_public_key: BitString::from_bytes(public_key_pkcs1)?,
     })
 }
 
 /// The `sha256WithRSAEncryption` algorithm identifier, with the NULL parameter J-LIS writes.
 pub fn sha256_with_rsa() -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned { oid: oid::SHA256_WITH_RSA, parameters: Some(Any::null()) }
+    AlgorithmIdentifierOwned {
+        oid: oid::SHA256_WITH_RSA,
+        parameters: Some(Any::null()),
+    }
 }
 
 /// Verifies an RSASSA-PKCS1-v1_5 signature made with `algorithm` (SHA-256/384/512 with RSA).
@@ -96,9 +118,15 @@ pub fn verify_rsa_pkcs1(
         oid::SHA256_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA256,
         oid::SHA384_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA384,
         oid::SHA512_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA512,
-        other => return Err(ProfileError::UnsupportedSignatureAlgorithm(other.to_string())),
+        other => {
+            return Err(ProfileError::UnsupportedSignatureAlgorithm(
+                other.to_string(),
+            ))
+        }
     };
-    sig::UnparsedPublicKey::new(alg, public_key_pkcs1).verify(message, signature).map_err(|_| ProfileError::BadSignature)
+    sig::UnparsedPublicKey::new(alg, public_key_pkcs1)
+        .verify(message, signature)
+        .map_err(|_| ProfileError::BadSignature)
 }
 
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {

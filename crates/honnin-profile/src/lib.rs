@@ -32,9 +32,9 @@ use x509_cert::name::Name;
 
 pub use basic4::{Basic4, BirthDate, Era, Sex, SubstitutedText};
 pub use key::RsaKey;
-pub use revocation::RevocationReason;
 pub use names::{Environment, Hierarchy};
 pub use parse::{parse_end_entity, AuthCertificate, EndEntity, EndEntityInfo, SigningCertificate};
+pub use revocation::RevocationReason;
 pub use time_der::{from_x509_time, to_x509_time};
 
 /// Everything that can be wrong with a certificate or with building one.
@@ -68,9 +68,15 @@ pub enum ProfileError {
     #[error("the {0} attribute is missing from subjectAltName")]
     MissingAttribute(&'static str),
     #[error("bad {attribute}: {why}")]
-    BadAttribute { attribute: &'static str, why: String },
+    BadAttribute {
+        attribute: &'static str,
+        why: String,
+    },
     #[error("expected a {expected:?} CA, found a {found:?} CA")]
-    WrongHierarchy { expected: Hierarchy, found: Hierarchy },
+    WrongHierarchy {
+        expected: Hierarchy,
+        found: Hierarchy,
+    },
     #[error("not a JPKI root certificate: {0}")]
     NotJpkiRoot(String),
     #[error("the signature does not verify")]
@@ -122,9 +128,15 @@ impl Serial {
         if s.is_empty() {
             return None;
         }
-        let s = if s.len() % 2 == 1 { format!("0{s}") } else { s.to_owned() };
-        let bytes: Option<Vec<u8>> =
-            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect();
+        let s = if s.len() % 2 == 1 {
+            format!("0{s}")
+        } else {
+            s.to_owned()
+        };
+        let bytes: Option<Vec<u8>> = (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+            .collect();
         bytes.map(|b| Serial::from_be_bytes(&b))
     }
 }
@@ -164,8 +176,9 @@ impl CaCertificate {
         let cert = Certificate::from_der(der)?;
         parse::check_common(&cert)?;
         let tbs = &cert.tbs_certificate;
-        let (environment, hierarchy) = names::classify_ca_name(&tbs.subject)
-            .ok_or_else(|| ProfileError::NotJpkiRoot(format!("subject {} is not a JPKI CA name", tbs.subject)))?;
+        let (environment, hierarchy) = names::classify_ca_name(&tbs.subject).ok_or_else(|| {
+            ProfileError::NotJpkiRoot(format!("subject {} is not a JPKI CA name", tbs.subject))
+        })?;
         if tbs.issuer != tbs.subject {
             return Err(ProfileError::NotJpkiRoot("not self-issued".into()));
         }
@@ -175,14 +188,23 @@ impl CaCertificate {
             .find(|e| e.extn_id == oid::EXT_BASIC_CONSTRAINTS)
             .ok_or(ProfileError::MissingExtension("basicConstraints"))?;
         if !BasicConstraints::from_der(bc.extn_value.as_bytes())?.ca {
-            return Err(ProfileError::NotJpkiRoot("basicConstraints says it is not a CA".into()));
+            return Err(ProfileError::NotJpkiRoot(
+                "basicConstraints says it is not a CA".into(),
+            ));
         }
         let usage = parse::key_usage(exts)?.ok_or(ProfileError::MissingExtension("keyUsage"))?;
         if !usage.0.contains(KeyUsages::KeyCertSign) {
-            return Err(ProfileError::WrongKeyUsage("a root must allow keyCertSign".into()));
+            return Err(ProfileError::WrongKeyUsage(
+                "a root must allow keyCertSign".into(),
+            ));
         }
-        let public_key = tbs.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
-        let key_identifier = parse::subject_key_id(exts)?.unwrap_or_else(|| key::key_identifier(&public_key));
+        let public_key = tbs
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes()
+            .to_vec();
+        let key_identifier =
+            parse::subject_key_id(exts)?.unwrap_or_else(|| key::key_identifier(&public_key));
         let ca = CaCertificate {
             der: der.to_vec(),
             subject: tbs.subject.clone(),
@@ -194,7 +216,8 @@ impl CaCertificate {
             not_before: from_x509_time(&tbs.validity.not_before)?,
             not_after: from_x509_time(&tbs.validity.not_after)?,
         };
-        ca.verify_issued(der).map_err(|_| ProfileError::NotJpkiRoot("the self-signature does not verify".into()))?;
+        ca.verify_issued(der)
+            .map_err(|_| ProfileError::NotJpkiRoot("the self-signature does not verify".into()))?;
         Ok(ca)
     }
 
@@ -202,7 +225,10 @@ impl CaCertificate {
     pub fn verify_issued(&self, der: &[u8]) -> Result<(), ProfileError> {
         let cert = Certificate::from_der(der)?;
         let tbs = cert.tbs_certificate.to_der()?;
-        let sig = cert.signature.as_bytes().ok_or(ProfileError::Malformed("signature has unused bits".into()))?;
+        let sig = cert
+            .signature
+            .as_bytes()
+            .ok_or(ProfileError::Malformed("signature has unused bits".into()))?;
         key::verify_rsa_pkcs1(&cert.signature_algorithm.oid, &self.public_key, &tbs, sig)
     }
 
@@ -217,7 +243,8 @@ impl CaCertificate {
 /// Never by name alone: every generation of a hierarchy has the same DN.
 pub fn find_issuer<'a>(der: &[u8], candidates: &'a [CaCertificate]) -> Option<&'a CaCertificate> {
     let cert = Certificate::from_der(der).ok()?;
-    let aki = parse::authority_key_id(cert.tbs_certificate.extensions.as_deref().unwrap_or(&[])).ok()?;
+    let aki =
+        parse::authority_key_id(cert.tbs_certificate.extensions.as_deref().unwrap_or(&[])).ok()?;
     candidates
         .iter()
         .filter(|ca| ca.subject == cert.tbs_certificate.issuer)
@@ -235,17 +262,21 @@ pub fn certificates_from_pem_or_der(input: &[u8]) -> Result<Vec<Vec<u8>>, Profil
     if input.first() == Some(&0x30) {
         return Ok(vec![input.to_vec()]);
     }
-    let text = std::str::from_utf8(input).map_err(|_| ProfileError::Pem("neither DER nor PEM text".into()))?;
+    let text = std::str::from_utf8(input)
+        .map_err(|_| ProfileError::Pem("neither DER nor PEM text".into()))?;
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
         let block = &rest[start..];
-        let end_marker = block.find("-----END ").ok_or_else(|| ProfileError::Pem("unterminated PEM block".into()))?;
+        let end_marker = block
+            .find("-----END ")
+            .ok_or_else(|| ProfileError::Pem("unterminated PEM block".into()))?;
         let end = block[end_marker..]
             .find("\n")
             .map(|i| end_marker + i + 1)
             .unwrap_or(block.len());
-        let (label, der) = pem_rfc7468::decode_vec(block[..end].as_bytes()).map_err(|e| ProfileError::Pem(e.to_string()))?;
+        let (label, der) = pem_rfc7468::decode_vec(&block.as_bytes()[..end])
+            .map_err(|e| ProfileError::Pem(e.to_string()))?;
         if label == "CERTIFICATE" {
             out.push(der);
         }

@@ -92,8 +92,15 @@ pub const CRL_DP_UNIT: &str = "CRL Distribution Points";
 
 /// One RDN holding one attribute. `printable` selects PrintableString, else UTF8String.
 fn rdn(kind: Oid, value: &str, printable: bool) -> Result<RelativeDistinguishedName, ProfileError> {
-    let tag = if printable { Tag::PrintableString } else { Tag::Utf8String };
-    let atv = AttributeTypeAndValue { oid: kind, value: Any::new(tag, value.as_bytes())? };
+    let tag = if printable {
+        Tag::PrintableString
+    } else {
+        Tag::Utf8String
+    };
+    let atv = AttributeTypeAndValue {
+        oid: kind,
+        value: Any::new(tag, value.as_bytes())?,
+    };
     Ok(RelativeDistinguishedName(SetOfVec::try_from(vec![atv])?))
 }
 
@@ -117,13 +124,20 @@ pub fn ca_alt_name(hierarchy: Hierarchy) -> Result<Name, ProfileError> {
         rdn(oid::COUNTRY, "JP", true)?,
         rdn(oid::ORGANIZATION, "公的個人認証サービス", false)?,
         rdn(oid::ORGANIZATIONAL_UNIT, hierarchy.unit_ja(), false)?,
-        rdn(oid::ORGANIZATIONAL_UNIT, "地方公共団体情報システム機構", false)?,
+        rdn(
+            oid::ORGANIZATIONAL_UNIT,
+            "地方公共団体情報システム機構",
+            false,
+        )?,
     ]))
 }
 
 /// The end-entity issuerAltName directoryName: `C=JP, O=公的個人認証サービス`.
 pub fn service_name() -> Result<Name, ProfileError> {
-    Ok(name(vec![rdn(oid::COUNTRY, "JP", true)?, rdn(oid::ORGANIZATION, "公的個人認証サービス", false)?]))
+    Ok(name(vec![
+        rdn(oid::COUNTRY, "JP", true)?,
+        rdn(oid::ORGANIZATION, "公的個人認証サービス", false)?,
+    ]))
 }
 
 /// The CRL distribution point of an end-entity certificate, naming its issuing municipality.
@@ -144,7 +158,11 @@ pub fn crl_distribution_point(
 }
 
 /// Signing certificate subject: `C=JP, L=<prefecture>, L=<municipality>, CN=<issuance id>`.
-pub fn signing_subject(prefecture: &str, municipality: &str, issuance_id: &str) -> Result<Name, ProfileError> {
+pub fn signing_subject(
+    prefecture: &str,
+    municipality: &str,
+    issuance_id: &str,
+) -> Result<Name, ProfileError> {
     Ok(name(vec![
         rdn(oid::COUNTRY, "JP", true)?,
         rdn(oid::LOCALITY, prefecture, false)?,
@@ -155,7 +173,10 @@ pub fn signing_subject(prefecture: &str, municipality: &str, issuance_id: &str) 
 
 /// User-authentication certificate subject: `C=JP, CN=<id>`.
 pub fn auth_subject(id: &str) -> Result<Name, ProfileError> {
-    Ok(name(vec![rdn(oid::COUNTRY, "JP", true)?, rdn(oid::COMMON_NAME, id, false)?]))
+    Ok(name(vec![
+        rdn(oid::COUNTRY, "JP", true)?,
+        rdn(oid::COMMON_NAME, id, false)?,
+    ]))
 }
 
 /// The OCSP responder's subject: the CA's DN with `CN=OCSP Responder` appended.
@@ -171,10 +192,18 @@ pub fn attributes(name: &Name) -> Result<Vec<(Oid, String)>, ProfileError> {
     for rdn in name.0.iter() {
         for atv in rdn.0.iter() {
             let value = match atv.value.tag() {
-                Tag::PrintableString | Tag::Utf8String | Tag::Ia5String => std::str::from_utf8(atv.value.value())
-                    .map_err(|_| ProfileError::Malformed("a name attribute is not valid text".into()))?
-                    .to_owned(),
-                other => return Err(ProfileError::Malformed(format!("a name attribute has string type {other}"))),
+                Tag::PrintableString | Tag::Utf8String | Tag::Ia5String => {
+                    std::str::from_utf8(atv.value.value())
+                        .map_err(|_| {
+                            ProfileError::Malformed("a name attribute is not valid text".into())
+                        })?
+                        .to_owned()
+                }
+                other => {
+                    return Err(ProfileError::Malformed(format!(
+                        "a name attribute has string type {other}"
+                    )))
+                }
             };
             out.push((atv.oid, value));
         }

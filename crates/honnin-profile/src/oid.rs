@@ -28,7 +28,14 @@ pub const SAN_ADDRESS: Oid = Oid::new_unwrap("1.2.392.200149.8.5.5.5");
 pub const SAN_ADDRESS_SUBSTITUTES: Oid = Oid::new_unwrap("1.2.392.200149.8.5.5.6");
 
 /// The order in which a real signing certificate lists its SAN otherNames.
-pub const SAN_ORDER: [Oid; 6] = [SAN_NAME, SAN_BIRTH_DATE, SAN_SEX, SAN_ADDRESS, SAN_NAME_SUBSTITUTES, SAN_ADDRESS_SUBSTITUTES];
+pub const SAN_ORDER: [Oid; 6] = [
+    SAN_NAME,
+    SAN_BIRTH_DATE,
+    SAN_SEX,
+    SAN_ADDRESS,
+    SAN_NAME_SUBSTITUTES,
+    SAN_ADDRESS_SUBSTITUTES,
+];
 
 pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");

@@ -110,8 +110,13 @@ pub fn parse_end_entity(der: &[u8]) -> Result<EndEntity, ProfileError> {
     if usage.0 != expected {
         return Err(ProfileError::WrongKeyUsage(format!("{:?}", usage.0)));
     }
-    if exts.iter().any(|e| e.extn_id == oid::EXT_BASIC_CONSTRAINTS && e.extn_value.as_bytes() != [0x30, 0x00]) {
-        return Err(ProfileError::BadSubject("an end-entity certificate must not be a CA".into()));
+    if exts
+        .iter()
+        .any(|e| e.extn_id == oid::EXT_BASIC_CONSTRAINTS && e.extn_value.as_bytes() != [0x30, 0x00])
+    {
+        return Err(ProfileError::BadSubject(
+            "an end-entity certificate must not be a CA".into(),
+        ));
     }
     let info = EndEntityInfo {
         serial: Serial::from_be_bytes(tbs.serial_number.as_bytes()),
@@ -125,11 +130,19 @@ pub fn parse_end_entity(der: &[u8]) -> Result<EndEntity, ProfileError> {
     let subject = names::attributes(&tbs.subject)?;
     match hierarchy {
         Hierarchy::Signing => {
-            let [(c, country), (l1, prefecture), (l2, municipality), (cn, issuance_id)] = subject.as_slice() else {
-                return Err(ProfileError::BadSubject("a signing certificate's subject is C, L, L, CN".into()));
+            let [(c, country), (l1, prefecture), (l2, municipality), (cn, issuance_id)] =
+                subject.as_slice()
+            else {
+                return Err(ProfileError::BadSubject(
+                    "a signing certificate's subject is C, L, L, CN".into(),
+                ));
             };
-            if (*c, *l1, *l2, *cn) != (oid::COUNTRY, oid::LOCALITY, oid::LOCALITY, oid::COMMON_NAME) || country != "JP" {
-                return Err(ProfileError::BadSubject("a signing certificate's subject is C=JP, L, L, CN".into()));
+            if (*c, *l1, *l2, *cn) != (oid::COUNTRY, oid::LOCALITY, oid::LOCALITY, oid::COMMON_NAME)
+                || country != "JP"
+            {
+                return Err(ProfileError::BadSubject(
+                    "a signing certificate's subject is C=JP, L, L, CN".into(),
+                ));
             }
             let basic4 = basic4_from_san(exts)?;
             Ok(EndEntity::Signing(SigningCertificate {
@@ -142,15 +155,24 @@ pub fn parse_end_entity(der: &[u8]) -> Result<EndEntity, ProfileError> {
         }
         Hierarchy::Authentication => {
             let [(c, country), (cn, id)] = subject.as_slice() else {
-                return Err(ProfileError::BadSubject("an authentication certificate's subject is C, CN".into()));
+                return Err(ProfileError::BadSubject(
+                    "an authentication certificate's subject is C, CN".into(),
+                ));
             };
             if (*c, *cn) != (oid::COUNTRY, oid::COMMON_NAME) || country != "JP" {
-                return Err(ProfileError::BadSubject("an authentication certificate's subject is C=JP, CN".into()));
+                return Err(ProfileError::BadSubject(
+                    "an authentication certificate's subject is C=JP, CN".into(),
+                ));
             }
             if exts.iter().any(|e| e.extn_id == oid::EXT_SUBJECT_ALT_NAME) {
-                return Err(ProfileError::BadSubject("an authentication certificate carries no personal data (SAN)".into()));
+                return Err(ProfileError::BadSubject(
+                    "an authentication certificate carries no personal data (SAN)".into(),
+                ));
             }
-            Ok(EndEntity::Authentication(AuthCertificate { info, id: id.clone() }))
+            Ok(EndEntity::Authentication(AuthCertificate {
+                info,
+                id: id.clone(),
+            }))
         }
     }
 }
@@ -162,7 +184,14 @@ pub(crate) fn check_common(cert: &Certificate) -> Result<(), ProfileError> {
         return Err(ProfileError::NotVersion3);
     }
     let alg = cert.signature_algorithm.oid;
-    if ![oid::SHA256_WITH_RSA, oid::SHA384_WITH_RSA, oid::SHA512_WITH_RSA].contains(&alg) || tbs.signature.oid != alg {
+    if ![
+        oid::SHA256_WITH_RSA,
+        oid::SHA384_WITH_RSA,
+        oid::SHA512_WITH_RSA,
+    ]
+    .contains(&alg)
+        || tbs.signature.oid != alg
+    {
         return Err(ProfileError::UnsupportedSignatureAlgorithm(alg.to_string()));
     }
     let spki = &tbs.subject_public_key_info;
@@ -186,11 +215,18 @@ pub(crate) fn check_common(cert: &Certificate) -> Result<(), ProfileError> {
             oid::EXT_EXTENDED_KEY_USAGE,
         ];
         if e.critical && !known.contains(&e.extn_id) {
-            return Err(ProfileError::UnknownCriticalExtension(e.extn_id.to_string()));
+            return Err(ProfileError::UnknownCriticalExtension(
+                e.extn_id.to_string(),
+            ));
         }
-        let dup = tbs.extensions.as_deref().unwrap_or(&[])[..i].iter().any(|p| p.extn_id == e.extn_id);
+        let dup = tbs.extensions.as_deref().unwrap_or(&[])[..i]
+            .iter()
+            .any(|p| p.extn_id == e.extn_id);
         if dup {
-            return Err(ProfileError::Malformed(format!("extension {} appears twice", e.extn_id)));
+            return Err(ProfileError::Malformed(format!(
+                "extension {} appears twice",
+                e.extn_id
+            )));
         }
     }
     Ok(())
@@ -213,16 +249,19 @@ pub fn rsa_modulus_bits(pkcs1: &[u8]) -> Result<usize, ProfileError> {
     })
 }
 
-fn find<'e>(exts: &'e [Extension], id: Oid) -> Option<&'e Extension> {
+fn find(exts: &[Extension], id: Oid) -> Option<&Extension> {
     exts.iter().find(|e| e.extn_id == id)
 }
 
 pub(crate) fn key_usage(exts: &[Extension]) -> Result<Option<KeyUsage>, ProfileError> {
-    find(exts, oid::EXT_KEY_USAGE).map(|e| Ok(KeyUsage::from_der(e.extn_value.as_bytes())?)).transpose()
+    find(exts, oid::EXT_KEY_USAGE)
+        .map(|e| Ok(KeyUsage::from_der(e.extn_value.as_bytes())?))
+        .transpose()
 }
 
 fn policy(exts: &[Extension]) -> Result<Oid, ProfileError> {
-    let ext = find(exts, oid::EXT_CERTIFICATE_POLICIES).ok_or(ProfileError::MissingExtension("certificatePolicies"))?;
+    let ext = find(exts, oid::EXT_CERTIFICATE_POLICIES)
+        .ok_or(ProfileError::MissingExtension("certificatePolicies"))?;
     let policies = CertificatePolicies::from_der(ext.extn_value.as_bytes())?;
     let jpki: Vec<Oid> = policies
         .0
@@ -233,34 +272,56 @@ fn policy(exts: &[Extension]) -> Result<Oid, ProfileError> {
     match jpki.as_slice() {
         [one] => Ok(*one),
         [] => Err(ProfileError::UnknownPolicy(
-            policies.0.iter().map(|p| p.policy_identifier.to_string()).collect::<Vec<_>>().join(", "),
+            policies
+                .0
+                .iter()
+                .map(|p| p.policy_identifier.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         )),
         _ => Err(ProfileError::Malformed("more than one JPKI policy".into())),
     }
 }
 
 pub(crate) fn authority_key_id(exts: &[Extension]) -> Result<Option<Vec<u8>>, ProfileError> {
-    let Some(ext) = find(exts, oid::EXT_AUTHORITY_KEY_ID) else { return Ok(None) };
+    let Some(ext) = find(exts, oid::EXT_AUTHORITY_KEY_ID) else {
+        return Ok(None);
+    };
     let aki = AuthorityKeyIdentifier::from_der(ext.extn_value.as_bytes())?;
     Ok(aki.key_identifier.map(|k| k.as_bytes().to_vec()))
 }
 
 pub(crate) fn subject_key_id(exts: &[Extension]) -> Result<Option<Vec<u8>>, ProfileError> {
-    let Some(ext) = find(exts, oid::EXT_SUBJECT_KEY_ID) else { return Ok(None) };
-    Ok(Some(OctetString::from_der(ext.extn_value.as_bytes())?.as_bytes().to_vec()))
+    let Some(ext) = find(exts, oid::EXT_SUBJECT_KEY_ID) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        OctetString::from_der(ext.extn_value.as_bytes())?
+            .as_bytes()
+            .to_vec(),
+    ))
 }
 
-fn crl_partition(exts: &[Extension], env: Environment, h: Hierarchy) -> Result<Option<CrlPartition>, ProfileError> {
-    let Some(ext) = find(exts, oid::EXT_CRL_DISTRIBUTION_POINTS) else { return Ok(None) };
+fn crl_partition(
+    exts: &[Extension],
+    env: Environment,
+    h: Hierarchy,
+) -> Result<Option<CrlPartition>, ProfileError> {
+    let Some(ext) = find(exts, oid::EXT_CRL_DISTRIBUTION_POINTS) else {
+        return Ok(None);
+    };
     let dps = CrlDistributionPoints::from_der(ext.extn_value.as_bytes())?;
     for dp in &dps.0 {
         if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point {
             for gn in names {
                 if let GeneralName::DirectoryName(n) = gn {
                     let attrs = names::attributes(n)?;
-                    if let [_, _, _, (_, dp_unit), (_, prefecture), (cn, municipality)] = attrs.as_slice() {
+                    if let [_, _, _, (_, dp_unit), (_, prefecture), (cn, municipality)] =
+                        attrs.as_slice()
+                    {
                         if dp_unit == names::CRL_DP_UNIT && *cn == oid::COMMON_NAME {
-                            let expected = names::crl_distribution_point(env, h, prefecture, municipality)?;
+                            let expected =
+                                names::crl_distribution_point(env, h, prefecture, municipality)?;
                             if &expected == n {
                                 return Ok(Some(CrlPartition {
                                     prefecture: prefecture.clone(),
@@ -273,26 +334,43 @@ fn crl_partition(exts: &[Extension], env: Environment, h: Hierarchy) -> Result<O
             }
         }
     }
-    Err(ProfileError::Malformed("the CRL distribution point is not a JPKI municipality partition".into()))
+    Err(ProfileError::Malformed(
+        "the CRL distribution point is not a JPKI municipality partition".into(),
+    ))
 }
 
 fn basic4_from_san(exts: &[Extension]) -> Result<Basic4, ProfileError> {
-    let ext = find(exts, oid::EXT_SUBJECT_ALT_NAME).ok_or(ProfileError::MissingExtension("subjectAltName"))?;
+    let ext = find(exts, oid::EXT_SUBJECT_ALT_NAME)
+        .ok_or(ProfileError::MissingExtension("subjectAltName"))?;
     let san = SubjectAltName::from_der(ext.extn_value.as_bytes())?;
     let mut values: [Option<String>; 6] = Default::default();
     for gn in &san.0 {
-        let GeneralName::OtherName(on) = gn else { continue };
-        let Some(slot) = oid::SAN_ORDER.iter().position(|o| *o == on.type_id) else { continue };
+        let GeneralName::OtherName(on) = gn else {
+            continue;
+        };
+        let Some(slot) = oid::SAN_ORDER.iter().position(|o| *o == on.type_id) else {
+            continue;
+        };
         if on.value.tag() != Tag::Utf8String {
-            return Err(ProfileError::Malformed(format!("SAN {} is not a UTF8String", on.type_id)));
+            return Err(ProfileError::Malformed(format!(
+                "SAN {} is not a UTF8String",
+                on.type_id
+            )));
         }
         let text = std::str::from_utf8(on.value.value())
             .map_err(|_| ProfileError::Malformed(format!("SAN {} is not UTF-8", on.type_id)))?;
         if values[slot].replace(text.to_owned()).is_some() {
-            return Err(ProfileError::Malformed(format!("SAN {} appears twice", on.type_id)));
+            return Err(ProfileError::Malformed(format!(
+                "SAN {} appears twice",
+                on.type_id
+            )));
         }
     }
-    let take = |i: usize, label: &'static str| values[i].clone().ok_or(ProfileError::MissingAttribute(label));
+    let take = |i: usize, label: &'static str| {
+        values[i]
+            .clone()
+            .ok_or(ProfileError::MissingAttribute(label))
+    };
     let name = take(0, "name (1.2.392.200149.8.5.5.1)")?;
     let birth = take(1, "birth date (1.2.392.200149.8.5.5.4)")?;
     let sex = take(2, "sex (1.2.392.200149.8.5.5.3)")?;

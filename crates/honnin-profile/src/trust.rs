@@ -27,7 +27,9 @@ pub fn production_roots_with(extra: &[&[u8]]) -> Result<Vec<CaCertificate>, Prof
         for der in certificates_from_pem_or_der(input)? {
             let ca = CaCertificate::from_der(&der)?;
             if ca.environment != Environment::Production {
-                return Err(ProfileError::NotJpkiRoot("a sandbox (JPKI-TEST) root in the production profile".into()));
+                return Err(ProfileError::NotJpkiRoot(
+                    "a sandbox (JPKI-TEST) root in the production profile".into(),
+                ));
             }
             if !roots.iter().any(|r: &CaCertificate| r.der == ca.der) {
                 roots.push(ca);

@@ -2,12 +2,14 @@
 //! roots with J-LIS's real ones field for field, parse everything back, and refuse what is not JPKI.
 
 use der::{Decode, Encode, Tagged};
-use honnin_profile::build::{build_auth, build_root, build_signing, EndEntitySpec, Issuer, RootSpec, SigningSpec};
+use honnin_profile::build::{
+    build_auth, build_root, build_signing, EndEntitySpec, Issuer, RootSpec, SigningSpec,
+};
 use honnin_profile::names::attributes;
 use honnin_profile::trust::production_roots;
 use honnin_profile::{
-    find_issuer, parse_end_entity, Basic4, CaCertificate, EndEntity, Environment, Era, Hierarchy, ProfileError, RsaKey,
-    Serial, Sex,
+    find_issuer, parse_end_entity, Basic4, CaCertificate, EndEntity, Environment, Era, Hierarchy,
+    ProfileError, RsaKey, Serial, Sex,
 };
 use time::macros::{date, datetime};
 use x509_cert::Certificate;
@@ -48,8 +50,16 @@ fn real_root(h: Hierarchy) -> CaCertificate {
 fn production_roots_are_built_in_and_classified() {
     let roots = production_roots().expect("roots parse and self-verify");
     assert_eq!(roots.len(), 4);
-    assert!(roots.iter().all(|r| r.environment == Environment::Production));
-    assert_eq!(roots.iter().filter(|r| r.hierarchy == Hierarchy::Signing).count(), 2);
+    assert!(roots
+        .iter()
+        .all(|r| r.environment == Environment::Production));
+    assert_eq!(
+        roots
+            .iter()
+            .filter(|r| r.hierarchy == Hierarchy::Signing)
+            .count(),
+        2
+    );
     // Generations share one DN but not a key.
     assert_eq!(roots[0].subject, roots[1].subject);
     assert_ne!(roots[0].key_identifier, roots[1].key_identifier);
@@ -63,7 +73,10 @@ fn sandbox_roots_match_the_real_ones_field_for_field_but_o() {
         let ours_c = Certificate::from_der(&ours.der).expect("der");
         let real_c = Certificate::from_der(&real.der).expect("der");
         // DN: same attributes, same string types, in order; only O differs.
-        let (o, r) = (&ours_c.tbs_certificate.subject, &real_c.tbs_certificate.subject);
+        let (o, r) = (
+            &ours_c.tbs_certificate.subject,
+            &real_c.tbs_certificate.subject,
+        );
         assert_eq!(o.0.len(), r.0.len());
         for (a, b) in o.0.iter().zip(r.0.iter()) {
             let (a, b) = (&a.0.as_slice()[0], &b.0.as_slice()[0]);
@@ -79,16 +92,25 @@ fn sandbox_roots_match_the_real_ones_field_for_field_but_o() {
         // Extensions: same OIDs, order and criticality; same values except SKI and CRLDP's O.
         let oe = ours_c.tbs_certificate.extensions.as_deref().expect("exts");
         let re = real_c.tbs_certificate.extensions.as_deref().expect("exts");
-        let shape = |e: &[x509_cert::ext::Extension]| e.iter().map(|x| (x.extn_id, x.critical)).collect::<Vec<_>>();
+        let shape = |e: &[x509_cert::ext::Extension]| {
+            e.iter()
+                .map(|x| (x.extn_id, x.critical))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(shape(oe), shape(re));
         for (a, b) in oe.iter().zip(re.iter()) {
             match a.extn_id {
-                honnin_profile::oid::EXT_SUBJECT_KEY_ID => assert_eq!(a.extn_value.as_bytes().len(), b.extn_value.as_bytes().len()),
+                honnin_profile::oid::EXT_SUBJECT_KEY_ID => {
+                    assert_eq!(a.extn_value.as_bytes().len(), b.extn_value.as_bytes().len())
+                }
                 honnin_profile::oid::EXT_CRL_DISTRIBUTION_POINTS => {
                     // The real CRLDP names the CA's own DN; ours names our own DN.
                     let dn = o.to_der().expect("der");
                     let bytes = a.extn_value.as_bytes();
-                    assert!(bytes.windows(dn.len()).any(|w| w == dn.as_slice()), "CRLDP = own DN");
+                    assert!(
+                        bytes.windows(dn.len()).any(|w| w == dn.as_slice()),
+                        "CRLDP = own DN"
+                    );
                 }
                 _ => assert_eq!(a.extn_value, b.extn_value, "extension {}", a.extn_id),
             }
@@ -102,11 +124,29 @@ fn sandbox_roots_match_the_real_ones_field_for_field_but_o() {
 fn signing_certificate_round_trip() {
     let (ca, ca_key) = sandbox_root(Hierarchy::Signing, 1);
     let holder = RsaKey::generate().expect("keygen");
-    let basic4 = Basic4::from_register("髙山　太郎", "東京都清瀬市中里五丁目８４２番地", date!(1990 - 01 - 02), Sex::Male)
-        .expect("attributes");
-    let spec = SigningSpec { common: ee_spec(&holder), issuance_id: "2026112110000000001ABCDEFGHI".into(), basic4: basic4.clone() };
-    let der = build_signing(&Issuer { certificate: &ca, key: &ca_key }, &spec).expect("build");
-    let EndEntity::Signing(parsed) = parse_end_entity(&der).expect("parse") else { panic!("not signing") };
+    let basic4 = Basic4::from_register(
+        "髙山　太郎",
+        "東京都清瀬市中里五丁目８４２番地",
+        date!(1990 - 01 - 02),
+        Sex::Male,
+    )
+    .expect("attributes");
+    let spec = SigningSpec {
+        common: ee_spec(&holder),
+        issuance_id: "2026112110000000001ABCDEFGHI".into(),
+        basic4: basic4.clone(),
+    };
+    let der = build_signing(
+        &Issuer {
+            certificate: &ca,
+            key: &ca_key,
+        },
+        &spec,
+    )
+    .expect("build");
+    let EndEntity::Signing(parsed) = parse_end_entity(&der).expect("parse") else {
+        panic!("not signing")
+    };
     assert_eq!(parsed.basic4, basic4);
     assert_eq!(parsed.basic4.birth_date.era, Era::Heisei);
     assert_eq!(parsed.basic4.birth_date.encoded, "419900102");
@@ -114,20 +154,37 @@ fn signing_certificate_round_trip() {
     assert_eq!(parsed.info.serial, Serial::from_u64(0x1234_5678_9ABC_DEF0));
     assert_eq!(parsed.info.environment, Environment::Sandbox);
     assert_eq!(parsed.info.not_after, datetime!(2031-05-03 14:59:59 UTC));
-    assert_eq!((parsed.prefecture.as_str(), parsed.municipality.as_str()), ("Tokyo-to", "Kiyose-shi"));
+    assert_eq!(
+        (parsed.prefecture.as_str(), parsed.municipality.as_str()),
+        ("Tokyo-to", "Kiyose-shi")
+    );
     let part = parsed.info.crl_partition.expect("partition");
     assert_eq!(part.municipality, "Kiyose-shi");
-    assert_eq!(parsed.info.authority_key_id.as_deref(), Some(ca.key_identifier.as_slice()));
+    assert_eq!(
+        parsed.info.authority_key_id.as_deref(),
+        Some(ca.key_identifier.as_slice())
+    );
     ca.verify_issued(&der).expect("signed by the CA");
 
     // SAN otherNames in the real order: 5.5.1, 5.5.4, 5.5.3, 5.5.5, 5.5.2, 5.5.6.
     let cert = Certificate::from_der(&der).expect("der");
     let exts = cert.tbs_certificate.extensions.expect("exts");
     let ids: Vec<String> = exts.iter().map(|e| e.extn_id.to_string()).collect();
-    assert_eq!(ids, ["2.5.29.15", "2.5.29.32", "2.5.29.17", "2.5.29.18", "2.5.29.31", "2.5.29.35"]);
+    assert_eq!(
+        ids,
+        [
+            "2.5.29.15",
+            "2.5.29.32",
+            "2.5.29.17",
+            "2.5.29.18",
+            "2.5.29.31",
+            "2.5.29.35"
+        ]
+    );
     assert!(exts[0].critical);
     assert_eq!(exts[0].extn_value.as_bytes(), [0x03, 0x02, 0x06, 0xC0]);
-    let san = x509_cert::ext::pkix::SubjectAltName::from_der(exts[2].extn_value.as_bytes()).expect("san");
+    let san =
+        x509_cert::ext::pkix::SubjectAltName::from_der(exts[2].extn_value.as_bytes()).expect("san");
     let order: Vec<String> = san
         .0
         .iter()
@@ -136,34 +193,66 @@ fn signing_certificate_round_trip() {
             _ => "other".into(),
         })
         .collect();
-    let expected: Vec<String> = [1, 4, 3, 5, 2, 6].iter().map(|n| format!("1.2.392.200149.8.5.5.{n}")).collect();
+    let expected: Vec<String> = [1, 4, 3, 5, 2, 6]
+        .iter()
+        .map(|n| format!("1.2.392.200149.8.5.5.{n}"))
+        .collect();
     assert_eq!(order, expected);
     // Subject C=JP, L, L, CN with C printable and the rest UTF8.
     let attrs = attributes(&cert.tbs_certificate.subject).expect("attrs");
     assert_eq!(attrs.len(), 4);
-    assert_eq!(cert.tbs_certificate.subject.0[0].0.as_slice()[0].value.tag(), der::Tag::PrintableString);
-    assert_eq!(cert.tbs_certificate.subject.0[1].0.as_slice()[0].value.tag(), der::Tag::Utf8String);
+    assert_eq!(
+        cert.tbs_certificate.subject.0[0].0.as_slice()[0]
+            .value
+            .tag(),
+        der::Tag::PrintableString
+    );
+    assert_eq!(
+        cert.tbs_certificate.subject.0[1].0.as_slice()[0]
+            .value
+            .tag(),
+        der::Tag::Utf8String
+    );
 }
 
 #[test]
 fn auth_certificate_round_trip_has_no_personal_data() {
     let (ca, ca_key) = sandbox_root(Hierarchy::Authentication, 2);
     let holder = RsaKey::generate().expect("keygen");
-    let der = build_auth(&Issuer { certificate: &ca, key: &ca_key }, &ee_spec(&holder), "997794E9AGCIEG13221003A").expect("build");
-    let EndEntity::Authentication(parsed) = parse_end_entity(&der).expect("parse") else { panic!("not auth") };
+    let der = build_auth(
+        &Issuer {
+            certificate: &ca,
+            key: &ca_key,
+        },
+        &ee_spec(&holder),
+        "997794E9AGCIEG13221003A",
+    )
+    .expect("build");
+    let EndEntity::Authentication(parsed) = parse_end_entity(&der).expect("parse") else {
+        panic!("not auth")
+    };
     assert_eq!(parsed.id, "997794E9AGCIEG13221003A");
     let cert = Certificate::from_der(&der).expect("der");
     let exts = cert.tbs_certificate.extensions.expect("exts");
-    assert!(exts.iter().all(|e| e.extn_id != honnin_profile::oid::EXT_SUBJECT_ALT_NAME));
+    assert!(exts
+        .iter()
+        .all(|e| e.extn_id != honnin_profile::oid::EXT_SUBJECT_ALT_NAME));
     assert_eq!(exts[0].extn_value.as_bytes(), [0x03, 0x02, 0x07, 0x80]);
     // An auth CA cannot issue a signing certificate.
     let spec = SigningSpec {
         common: ee_spec(&holder),
         issuance_id: "x".into(),
-        basic4: Basic4::from_register("山田　花子", "東京都", date!(1990 - 01 - 02), Sex::Female).expect("attrs"),
+        basic4: Basic4::from_register("山田　花子", "東京都", date!(1990 - 01 - 02), Sex::Female)
+            .expect("attrs"),
     };
     assert!(matches!(
-        build_signing(&Issuer { certificate: &ca, key: &ca_key }, &spec),
+        build_signing(
+            &Issuer {
+                certificate: &ca,
+                key: &ca_key
+            },
+            &spec
+        ),
         Err(ProfileError::WrongHierarchy { .. })
     ));
 }
@@ -174,12 +263,31 @@ fn issuer_is_found_by_key_not_by_name() {
     let (gen2, key2) = sandbox_root(Hierarchy::Authentication, 11);
     assert_eq!(gen1.subject, gen2.subject, "one DN, two generations");
     let holder = RsaKey::generate().expect("keygen");
-    let by1 = build_auth(&Issuer { certificate: &gen1, key: &key1 }, &ee_spec(&holder), "A").expect("build");
-    let by2 = build_auth(&Issuer { certificate: &gen2, key: &key2 }, &ee_spec(&holder), "B").expect("build");
+    let by1 = build_auth(
+        &Issuer {
+            certificate: &gen1,
+            key: &key1,
+        },
+        &ee_spec(&holder),
+        "A",
+    )
+    .expect("build");
+    let by2 = build_auth(
+        &Issuer {
+            certificate: &gen2,
+            key: &key2,
+        },
+        &ee_spec(&holder),
+        "B",
+    )
+    .expect("build");
     let both = [gen1.clone(), gen2.clone()];
     assert_eq!(find_issuer(&by1, &both).map(|c| &c.der), Some(&gen1.der));
     assert_eq!(find_issuer(&by2, &both).map(|c| &c.der), Some(&gen2.der));
-    assert!(find_issuer(&by2, &[gen1.clone()]).is_none(), "same name, wrong key: not the issuer");
+    assert!(
+        find_issuer(&by2, &[gen1.clone()]).is_none(),
+        "same name, wrong key: not the issuer"
+    );
     assert!(gen1.verify_issued(&by2).is_err());
 }
 
@@ -188,9 +296,15 @@ fn non_jpki_certificates_are_refused_with_a_reason() {
     // A root is not an end-entity certificate.
     let real = real_root(Hierarchy::Signing);
     let err = parse_end_entity(&real.der).expect_err("root is not EE");
-    assert!(matches!(err, ProfileError::MissingExtension("certificatePolicies")), "{err}");
+    assert!(
+        matches!(err, ProfileError::MissingExtension("certificatePolicies")),
+        "{err}"
+    );
     // Garbage.
-    assert!(matches!(parse_end_entity(b"\x30\x03\x02\x01\x01"), Err(ProfileError::Der(_))));
+    assert!(matches!(
+        parse_end_entity(b"\x30\x03\x02\x01\x01"),
+        Err(ProfileError::Der(_))
+    ));
     assert!(parse_end_entity(&[]).is_err());
     // A sandbox root is not accepted as a production root, nor an EE as a root.
     let (sandbox, key) = sandbox_root(Hierarchy::Signing, 3);
@@ -199,13 +313,27 @@ fn non_jpki_certificates_are_refused_with_a_reason() {
     let spec = SigningSpec {
         common: ee_spec(&holder),
         issuance_id: "id".into(),
-        basic4: Basic4::from_register("山田　花子", "東京都", date!(1990 - 01 - 02), Sex::Female).expect("attrs"),
+        basic4: Basic4::from_register("山田　花子", "東京都", date!(1990 - 01 - 02), Sex::Female)
+            .expect("attrs"),
     };
-    let ee = build_signing(&Issuer { certificate: &sandbox, key: &key }, &spec).expect("build");
-    assert!(matches!(CaCertificate::from_der(&ee), Err(ProfileError::NotJpkiRoot(_))));
+    let ee = build_signing(
+        &Issuer {
+            certificate: &sandbox,
+            key: &key,
+        },
+        &spec,
+    )
+    .expect("build");
+    assert!(matches!(
+        CaCertificate::from_der(&ee),
+        Err(ProfileError::NotJpkiRoot(_))
+    ));
     // Tampering with the signed bytes breaks the signature check.
     let mut tampered = ee.clone();
-    let pos = tampered.windows(8).position(|w| w == "Tokyo-to".as_bytes()).expect("found");
+    let pos = tampered
+        .windows(8)
+        .position(|w| w == "Tokyo-to".as_bytes())
+        .expect("found");
     tampered[pos] = b'K';
     assert!(sandbox.verify_issued(&tampered).is_err());
 }
