@@ -24,7 +24,7 @@ pub mod trust;
 
 use std::fmt;
 
-use der::{Decode, Encode};
+use der::Decode;
 use time::OffsetDateTime;
 use x509_cert::certificate::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsages};
@@ -221,21 +221,42 @@ impl CaCertificate {
         Ok(ca)
     }
 
-    /// Checks that this CA's key signed the certificate (or CRL-shaped `SEQUENCE { tbs, alg, sig }`) `der`.
+    /// Checks that this CA's key signed `der`: a certificate, a CRL, or any `SEQUENCE { tbs,
+    /// algorithm, signature }`. The signature is checked over the TBS bytes exactly as received.
     pub fn verify_issued(&self, der: &[u8]) -> Result<(), ProfileError> {
-        let cert = Certificate::from_der(der)?;
-        let tbs = cert.tbs_certificate.to_der()?;
-        let sig = cert
-            .signature
-            .as_bytes()
-            .ok_or(ProfileError::Malformed("signature has unused bits".into()))?;
-        key::verify_rsa_pkcs1(&cert.signature_algorithm.oid, &self.public_key, &tbs, sig)
+        let (tbs, algorithm, signature) = signed_parts(der)?;
+        key::verify_rsa_pkcs1(&algorithm, &self.public_key, tbs, signature)
     }
 
     /// PEM text of the certificate.
     pub fn to_pem(&self) -> String {
         to_pem(&self.der)
     }
+}
+
+/// Splits a signed DER structure into (TBS bytes as received, signature algorithm, signature).
+pub fn signed_parts(
+    der: &[u8],
+) -> Result<(&[u8], der::asn1::ObjectIdentifier, &[u8]), ProfileError> {
+    use der::{asn1::BitStringRef, Header, Reader, SliceReader, Tag};
+    let mut reader = SliceReader::new(der)?;
+    let header = Header::decode(&mut reader)?;
+    if header.tag != Tag::Sequence {
+        return Err(ProfileError::Malformed(
+            "a signed structure is a SEQUENCE".into(),
+        ));
+    }
+    let parts = reader.read_nested(header.length, |r| {
+        let tbs = r.tlv_bytes()?;
+        let algorithm = spki::AlgorithmIdentifierOwned::decode(r)?;
+        let signature = BitStringRef::decode(r)?;
+        Ok((tbs, algorithm.oid, signature))
+    })?;
+    let (tbs, algorithm, signature) = reader.finish(parts)?;
+    let signature = signature
+        .as_bytes()
+        .ok_or(ProfileError::Malformed("signature has unused bits".into()))?;
+    Ok((tbs, algorithm, signature))
 }
 
 /// Finds the root generation that issued `der`: candidates whose key identifier matches the

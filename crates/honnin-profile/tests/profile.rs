@@ -285,7 +285,7 @@ fn issuer_is_found_by_key_not_by_name() {
     assert_eq!(find_issuer(&by1, &both).map(|c| &c.der), Some(&gen1.der));
     assert_eq!(find_issuer(&by2, &both).map(|c| &c.der), Some(&gen2.der));
     assert!(
-        find_issuer(&by2, &[gen1.clone()]).is_none(),
+        find_issuer(&by2, std::slice::from_ref(&gen1)).is_none(),
         "same name, wrong key: not the issuer"
     );
     assert!(gen1.verify_issued(&by2).is_err());
