@@ -120,11 +120,7 @@ fn entry_content_len(e: &CrlEntry) -> usize {
 }
 
 /// Builds and signs a CRL. `entries` should be sorted by serial (lookups and diffs rely on it).
-pub fn encode_crl(
-    ca: &CaMaterial,
-    header: &CrlHeader,
-    entries: &[CrlEntry],
-) -> Result<Vec<u8>, AuthorityError> {
+pub fn encode_crl(ca: &CaMaterial, header: &CrlHeader, entries: &[CrlEntry]) -> Result<Vec<u8>, AuthorityError> {
     let issuer = ca.certificate.subject.to_der()?;
     let algorithm = sha256_with_rsa().to_der()?;
     let this_update = to_x509_time(header.this_update)?.to_der()?;
@@ -145,10 +141,7 @@ pub fn encode_crl(
         push_len(&mut num, number.len());
         num.extend_from_slice(&number);
         let mut list = Vec::new();
-        for (oid, value) in [
-            (&[0x55u8, 0x1D, 0x23][..], aki),
-            (&[0x55u8, 0x1D, 0x14][..], num),
-        ] {
+        for (oid, value) in [(&[0x55u8, 0x1D, 0x23][..], aki), (&[0x55u8, 0x1D, 0x14][..], num)] {
             let inner = tlv_len(oid.len()) + tlv_len(value.len());
             list.push(0x30);
             push_len(&mut list, inner);
@@ -241,13 +234,7 @@ impl PublishedCrl {
 
 /// A stored CRL is current while no revocation changed since it and it is not yet due: a new one is
 /// issued once three quarters of its interval have passed, well before its nextUpdate.
-fn is_fresh(
-    this_update: i64,
-    next_update: i64,
-    crl_revision: i64,
-    revision: i64,
-    now: OffsetDateTime,
-) -> bool {
+fn is_fresh(this_update: i64, next_update: i64, crl_revision: i64, revision: i64, now: OffsetDateTime) -> bool {
     let due = this_update + (next_update - this_update) * 3 / 4;
     let now = now.unix_timestamp();
     crl_revision == revision && now < due && now >= this_update
@@ -259,11 +246,7 @@ const KEEP_OLD_CRLS: i64 = 1;
 impl Authority {
     /// The current CRL of a hierarchy, issuing a new one first if revocations changed since the
     /// last one or it is due (past three quarters of its interval).
-    pub async fn current_crl(
-        &self,
-        hierarchy: Hierarchy,
-        now: OffsetDateTime,
-    ) -> Result<PublishedCrl, AuthorityError> {
+    pub async fn current_crl(&self, hierarchy: Hierarchy, now: OffsetDateTime) -> Result<PublishedCrl, AuthorityError> {
         if let Some(crl) = self.fresh_crl(hierarchy, now, None).await? {
             return Ok(crl);
         }
@@ -286,24 +269,19 @@ impl Authority {
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let (number, this_update, next_update, crl_rev): (i64, i64, i64, i64) = (
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-        );
+        let (number, this_update, next_update, crl_rev): (i64, i64, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
         if !is_fresh(this_update, next_update, crl_rev, rev, now) {
             return Ok(None);
         }
         let der = match cached {
             Some(c) if c.number == number as u64 => c.der.clone(),
             _ => {
-                let der: Vec<u8> =
-                    sqlx::query_scalar("SELECT der FROM crls WHERE hierarchy = ? AND number = ?")
-                        .bind(hierarchy.short())
-                        .bind(number)
-                        .fetch_one(self.pool())
-                        .await?;
+                let der: Vec<u8> = sqlx::query_scalar("SELECT der FROM crls WHERE hierarchy = ? AND number = ?")
+                    .bind(hierarchy.short())
+                    .bind(number)
+                    .fetch_one(self.pool())
+                    .await?;
                 std::sync::Arc::new(der)
             }
         };
@@ -316,11 +294,7 @@ impl Authority {
         }))
     }
 
-    async fn publish_crl(
-        &self,
-        hierarchy: Hierarchy,
-        now: OffsetDateTime,
-    ) -> Result<PublishedCrl, AuthorityError> {
+    async fn publish_crl(&self, hierarchy: Hierarchy, now: OffsetDateTime) -> Result<PublishedCrl, AuthorityError> {
         let ca = self.ca(hierarchy).await?;
         let cadence = meta_i64(self.pool(), "crl_cadence_secs").await?;
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
@@ -334,21 +308,18 @@ impl Authority {
             .await?;
         let mut number = 1;
         if let Some(row) = last {
-            let (n, this, next, crl_rev): (i64, i64, i64, i64) = (
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-            );
+            let (n, this, next, crl_rev): (i64, i64, i64, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
             // Another process published while we waited for the write lock.
             if is_fresh(this, next, crl_rev, rev, now) {
                 drop(tx);
-                return self.fresh_crl(hierarchy, now, None).await?.ok_or_else(|| {
-                    AuthorityError::Corrupt {
+                return self
+                    .fresh_crl(hierarchy, now, None)
+                    .await?
+                    .ok_or_else(|| AuthorityError::Corrupt {
                         dir: String::new(),
                         why: "a CRL vanished while it was read".into(),
-                    }
-                });
+                    });
             }
             number = n + 1;
         }
@@ -384,15 +355,17 @@ impl Authority {
             next_update: OffsetDateTime::from_unix_timestamp(this + cadence).unwrap_or(now),
         };
         let der = encode_crl(&ca, &header, &entries)?;
-        sqlx::query("INSERT INTO crls (hierarchy, number, this_update, next_update, revision, der) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(hierarchy.short())
-            .bind(number)
-            .bind(this)
-            .bind(this + cadence)
-            .bind(rev)
-            .bind(&der)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO crls (hierarchy, number, this_update, next_update, revision, der) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hierarchy.short())
+        .bind(number)
+        .bind(this)
+        .bind(this + cadence)
+        .bind(rev)
+        .bind(&der)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM crls WHERE hierarchy = ? AND number < ?")
             .bind(hierarchy.short())
             .bind(number - KEEP_OLD_CRLS)

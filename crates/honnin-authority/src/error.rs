@@ -4,9 +4,7 @@ use honnin_profile::ProfileError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthorityError {
-    #[error(
-        "{0} is not an authority data directory (run `honnin authority init --data {0}` first)"
-    )]
+    #[error("{0} is not an authority data directory (run `honnin authority init --data {0}` first)")]
     NotInitialised(String),
     #[error("{0} already holds an authority; refusing to overwrite it")]
     AlreadyInitialised(String),
@@ -32,9 +30,7 @@ pub enum AuthorityError {
     CardExpired { id: String, expiry: String },
     #[error("resident {0} has no active card")]
     NoActiveCard(String),
-    #[error(
-        "a signing certificate needs a signing password: pass --sign-password (6–16 of A–Z, 0–9)"
-    )]
+    #[error("a signing certificate needs a signing password: pass --sign-password (6–16 of A–Z, 0–9)")]
     SignPasswordRequired,
     #[error("certificate error: {0}")]
     Profile(#[from] ProfileError),
@@ -43,10 +39,7 @@ pub enum AuthorityError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("I/O error on {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 impl From<der::Error> for AuthorityError {

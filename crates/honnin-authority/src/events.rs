@@ -73,9 +73,7 @@ impl LifeEvent {
             | LifeEvent::NameChange { .. }
             | LifeEvent::SexChange { .. }
             | LifeEvent::BirthDateCorrection { .. } => (RevocationReason::AffiliationChanged, SIGN),
-            LifeEvent::Death | LifeEvent::Emigration => {
-                (RevocationReason::AffiliationChanged, BOTH)
-            }
+            LifeEvent::Death | LifeEvent::Emigration => (RevocationReason::AffiliationChanged, BOTH),
             LifeEvent::CardLost => (RevocationReason::CertificateHold, BOTH),
             LifeEvent::CardAbolished => (RevocationReason::CessationOfOperation, BOTH),
             LifeEvent::KeyCompromise => (RevocationReason::KeyCompromise, BOTH),
@@ -148,12 +146,7 @@ impl Authority {
             LifeEvent::BirthDateCorrection { birth_date } => updated.birth_date = *birth_date,
             _ => {}
         }
-        Basic4::from_register(
-            &updated.name,
-            &updated.address,
-            updated.birth_date,
-            updated.sex,
-        )?;
+        Basic4::from_register(&updated.name, &updated.address, updated.birth_date, updated.sex)?;
         let status = match event {
             LifeEvent::Death => ResidentStatus::Deceased,
             LifeEvent::Emigration => ResidentStatus::Emigrated,
@@ -179,12 +172,11 @@ impl Authority {
 
         let (reason, hierarchies) = event.revokes();
         // Resident-wide events reach every card; card events reach the active card.
-        let cards: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM cards WHERE resident_id = ? AND state = 'active' ORDER BY issued_at",
-        )
-        .bind(&resident.id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let cards: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM cards WHERE resident_id = ? AND state = 'active' ORDER BY issued_at")
+                .bind(&resident.id)
+                .fetch_all(&mut *tx)
+                .await?;
         let mut targets = Vec::new();
         for card in &cards {
             for (serial, h, live) in card_certificates(&mut tx, card).await? {

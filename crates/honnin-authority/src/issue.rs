@@ -88,16 +88,12 @@ fn check_four_digits(what: &str, pin: &str) -> Result<(), AuthorityError> {
     if pin.len() == 4 && pin.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(AuthorityError::BadInput(format!(
-            "the {what} must be exactly 4 digits"
-        )))
+        Err(AuthorityError::BadInput(format!("the {what} must be exactly 4 digits")))
     }
 }
 
 fn check_sign_password(password: &str) -> Result<(), AuthorityError> {
-    let ok_chars = password
-        .bytes()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    let ok_chars = password.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     if (6..=16).contains(&password.len()) && ok_chars {
         Ok(())
     } else {
@@ -185,11 +181,7 @@ fn surface(resident: &Resident, card_expiry: Date, security_code: String) -> Sur
 
 /// Decides whether the resident may get a signing certificate now; `Ok(false)` when they simply did
 /// not ask for one.
-fn signing_allowed(
-    resident: &Resident,
-    today: Date,
-    requested: bool,
-) -> Result<bool, AuthorityError> {
+fn signing_allowed(resident: &Resident, today: Date, requested: bool) -> Result<bool, AuthorityError> {
     if !requested {
         return Ok(false);
     }
@@ -237,8 +229,8 @@ async fn issue_certificate(
     let hierarchy = ca.certificate.hierarchy;
     let today = jst_date(now);
     let not_before = now.replace_nanosecond(0).unwrap_or(now);
-    let not_after = end_of_day_jst(certificate_expiry(resident.birth_date, today, card_expiry))
-        .min(ca.certificate.not_after);
+    let not_after =
+        end_of_day_jst(certificate_expiry(resident.birth_date, today, card_expiry)).min(ca.certificate.not_after);
     if not_after <= not_before {
         return Err(AuthorityError::BadInput(format!(
             "a certificate issued now would already have expired (card ends {})",
@@ -270,10 +262,9 @@ async fn issue_certificate(
     let der = match hierarchy {
         Hierarchy::Authentication => build_auth(&issuer, &spec, &random_alnum(23))?,
         Hierarchy::Signing => {
-            let sequence: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE hierarchy = 'sign'")
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let sequence: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE hierarchy = 'sign'")
+                .fetch_one(&mut *conn)
+                .await?;
             let spec = SigningSpec {
                 common: spec,
                 issuance_id: issuance_id(now, sequence + 1, &resident.municipality),
@@ -298,11 +289,7 @@ async fn issue_certificate(
     .execute(&mut *conn)
     .await?;
     bump_revision(conn, hierarchy).await?;
-    Ok(NewCertificate {
-        serial,
-        der,
-        not_after,
-    })
+    Ok(NewCertificate { serial, der, not_after })
 }
 
 /// Revokes the certificates in `serials` that are still good; returns those it revoked.
@@ -314,12 +301,13 @@ pub(crate) async fn revoke(
 ) -> Result<Vec<(u64, Hierarchy)>, AuthorityError> {
     let mut revoked = Vec::new();
     for &(serial, hierarchy) in serials {
-        let done = sqlx::query("UPDATE certificates SET revoked_at = ?, reason = ? WHERE serial = ? AND revoked_at IS NULL")
-            .bind(now.unix_timestamp())
-            .bind(reason.code() as i64)
-            .bind(serial as i64)
-            .execute(&mut *conn)
-            .await?;
+        let done =
+            sqlx::query("UPDATE certificates SET revoked_at = ?, reason = ? WHERE serial = ? AND revoked_at IS NULL")
+                .bind(now.unix_timestamp())
+                .bind(reason.code() as i64)
+                .bind(serial as i64)
+                .execute(&mut *conn)
+                .await?;
         if done.rows_affected() == 1 {
             bump_revision(conn, hierarchy).await?;
             revoked.push((serial, hierarchy));
@@ -395,14 +383,8 @@ impl Authority {
         now: OffsetDateTime,
     ) -> Result<IssuedCard, AuthorityError> {
         check_four_digits("auth PIN", &request.auth_pin)?;
-        let kenhojo_pin = request
-            .kenhojo_pin
-            .clone()
-            .unwrap_or_else(|| request.auth_pin.clone());
-        let juki_pin = request
-            .juki_pin
-            .clone()
-            .unwrap_or_else(|| request.auth_pin.clone());
+        let kenhojo_pin = request.kenhojo_pin.clone().unwrap_or_else(|| request.auth_pin.clone());
+        let juki_pin = request.juki_pin.clone().unwrap_or_else(|| request.auth_pin.clone());
         check_four_digits("券面事項入力補助 PIN (--kenhojo-pin)", &kenhojo_pin)?;
         check_four_digits("住基 PIN (--juki-pin)", &juki_pin)?;
         if let Some(p) = &request.sign_password {
@@ -418,27 +400,23 @@ impl Authority {
         ensure_living(&resident)?;
         let today = jst_date(now);
         let with_signing = signing_allowed(&resident, today, request.sign_password.is_some())?;
-        let card_expiry =
-            CardTermRule::for_application_date(today).card_expiry(resident.birth_date, today);
+        let card_expiry = CardTermRule::for_application_date(today).card_expiry(resident.birth_date, today);
 
         // Key generation is the slow part; do it before taking the write lock.
         let auth_key = RsaKey::generate()?;
-        let sign_key = if with_signing {
-            Some(RsaKey::generate()?)
-        } else {
-            None
-        };
+        let sign_key = if with_signing { Some(RsaKey::generate()?) } else { None };
         let auth_ca = self.ca(Hierarchy::Authentication).await?;
         let sign_ca = self.ca(Hierarchy::Signing).await?;
         let card_id = random_alnum(16);
 
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         // Re-issue: the previous active card is replaced and its live certificates superseded.
-        let previous: Option<String> =
-            sqlx::query_scalar("SELECT id FROM cards WHERE resident_id = ? AND state = 'active' ORDER BY issued_at DESC LIMIT 1")
-                .bind(&resident.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let previous: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM cards WHERE resident_id = ? AND state = 'active' ORDER BY issued_at DESC LIMIT 1",
+        )
+        .bind(&resident.id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let mut predecessors = (None, None);
         if let Some(old) = &previous {
             let certs = card_certificates(&mut tx, old).await?;
@@ -573,14 +551,13 @@ impl Authority {
                 state,
             });
         }
-        let card_expiry = Date::parse(
-            &expires_on,
-            &time::format_description::well_known::Iso8601::DATE,
-        )
-        .map_err(|_| AuthorityError::Corrupt {
-            dir: String::new(),
-            why: "card expiry".into(),
-        })?;
+        let card_expiry =
+            Date::parse(&expires_on, &time::format_description::well_known::Iso8601::DATE).map_err(|_| {
+                AuthorityError::Corrupt {
+                    dir: String::new(),
+                    why: "card expiry".into(),
+                }
+            })?;
         let today = jst_date(now);
         if today > card_expiry {
             return Err(AuthorityError::CardExpired {
@@ -643,18 +620,12 @@ impl Authority {
             });
         }
         // Link the card's signing and auth certificates that are now current together.
-        let sign_now = new_serials.0.or_else(|| {
-            current
-                .iter()
-                .find(|c| c.1 == Hierarchy::Signing)
-                .map(|c| c.0)
-        });
-        let auth_now = new_serials.1.or_else(|| {
-            current
-                .iter()
-                .find(|c| c.1 == Hierarchy::Authentication)
-                .map(|c| c.0)
-        });
+        let sign_now = new_serials
+            .0
+            .or_else(|| current.iter().find(|c| c.1 == Hierarchy::Signing).map(|c| c.0));
+        let auth_now = new_serials
+            .1
+            .or_else(|| current.iter().find(|c| c.1 == Hierarchy::Authentication).map(|c| c.0));
         if let (Some(s), Some(a)) = (sign_now, auth_now) {
             link(&mut tx, s, a).await?;
         }

@@ -68,11 +68,7 @@ pub struct Authority {
 impl Authority {
     /// Creates a new authority in `dir`: the database, and for each hierarchy a root (10 years) and
     /// a delegated OCSP responder.
-    pub async fn init(
-        dir: &Path,
-        options: InitOptions,
-        now: OffsetDateTime,
-    ) -> Result<Self, AuthorityError> {
+    pub async fn init(dir: &Path, options: InitOptions, now: OffsetDateTime) -> Result<Self, AuthorityError> {
         store::init(dir, options, now).await.map(|pool| Authority {
             pool,
             dir: dir.to_path_buf(),
@@ -97,19 +93,12 @@ impl Authority {
     }
 
     /// Every root generation of a hierarchy, newest first.
-    pub async fn ca_certificates(
-        &self,
-        hierarchy: Hierarchy,
-    ) -> Result<Vec<CaCertificate>, AuthorityError> {
+    pub async fn ca_certificates(&self, hierarchy: Hierarchy) -> Result<Vec<CaCertificate>, AuthorityError> {
         store::ca_certificates(&self.pool, hierarchy).await
     }
 
     /// The latest certificate of `hierarchy` issued to a resident, DER.
-    pub async fn resident_certificate(
-        &self,
-        resident: &str,
-        hierarchy: Hierarchy,
-    ) -> Result<Vec<u8>, AuthorityError> {
+    pub async fn resident_certificate(&self, resident: &str, hierarchy: Hierarchy) -> Result<Vec<u8>, AuthorityError> {
         store::latest_certificate(&self.pool, resident, hierarchy).await
     }
 

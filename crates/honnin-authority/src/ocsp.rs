@@ -17,8 +17,8 @@ use x509_cert::ext::pkix::CrlReason;
 use x509_cert::ext::Extension;
 use x509_cert::Certificate;
 use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
-    ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
+    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse, ResponderId, ResponseData,
+    RevokedInfo, SingleResponse, Version,
 };
 
 use crate::store::CertificateStatus;
@@ -65,10 +65,7 @@ fn issuer_hashes(ca: &CaCertificate) -> Result<Vec<IssuerHash>, AuthorityError> 
     let name = ca.subject.to_der()?;
     let mut out = Vec::new();
     for (oid, alg) in [
-        (
-            honnin_profile::oid::SHA1,
-            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        ),
+        (honnin_profile::oid::SHA1, &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY),
         (honnin_profile::oid::SHA256, &aws_lc_rs::digest::SHA256),
     ] {
         out.push((oid, digest(alg, &name), digest(alg, &ca.public_key)));
@@ -77,16 +74,14 @@ fn issuer_hashes(ca: &CaCertificate) -> Result<Vec<IssuerHash>, AuthorityError> 
 }
 
 fn generalized(t: OffsetDateTime) -> Result<OcspGeneralizedTime, AuthorityError> {
-    let secs = u64::try_from(t.unix_timestamp())
-        .map_err(|_| AuthorityError::BadInput("time before 1970".into()))?;
+    let secs = u64::try_from(t.unix_timestamp()).map_err(|_| AuthorityError::BadInput("time before 1970".into()))?;
     let dt = DateTime::from_unix_duration(std::time::Duration::from_secs(secs))?;
     Ok(OcspGeneralizedTime(GeneralizedTime::from_date_time(dt)))
 }
 
 fn error_response(r: OcspResponse) -> Vec<u8> {
     // A status-only OCSPResponse always encodes.
-    r.to_der()
-        .unwrap_or_else(|_| vec![0x30, 0x03, 0x0A, 0x01, 0x02])
+    r.to_der().unwrap_or_else(|_| vec![0x30, 0x03, 0x0A, 0x01, 0x02])
 }
 
 impl Responder {
@@ -143,11 +138,7 @@ impl Responder {
         }
     }
 
-    async fn try_respond(
-        &self,
-        request: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<Vec<u8>, RespondError> {
+    async fn try_respond(&self, request: &[u8], now: OffsetDateTime) -> Result<Vec<u8>, RespondError> {
         let req = OcspRequest::from_der(request).map_err(|_| RespondError::Malformed)?;
         let list = &req.tbs_request.request_list;
         if list.is_empty() {
@@ -163,15 +154,11 @@ impl Responder {
         {
             return Err(RespondError::Unauthorized);
         }
-        let nonce: Option<Extension> =
-            req.tbs_request
-                .request_extensions
-                .as_ref()
-                .and_then(|exts| {
-                    exts.iter()
-                        .find(|e| e.extn_id == honnin_profile::oid::OCSP_NONCE)
-                        .cloned()
-                });
+        let nonce: Option<Extension> = req.tbs_request.request_extensions.as_ref().and_then(|exts| {
+            exts.iter()
+                .find(|e| e.extn_id == honnin_profile::oid::OCSP_NONCE)
+                .cloned()
+        });
         let mut statuses = Vec::with_capacity(list.len());
         for r in list {
             let serial = honnin_profile::Serial::from_be_bytes(r.req_cert.serial_number.as_bytes());
@@ -187,21 +174,13 @@ impl Responder {
         }
 
         let cache_key = match (&nonce, list.len()) {
-            (None, 1) => Some(
-                list[0]
-                    .req_cert
-                    .to_der()
-                    .map_err(|_| RespondError::Malformed)?,
-            ),
+            (None, 1) => Some(list[0].req_cert.to_der().map_err(|_| RespondError::Malformed)?),
             _ => None,
         };
         if let Some(k) = &cache_key {
             if let Ok(cache) = self.presigned.lock() {
                 if let Some(p) = cache.get(k) {
-                    if p.status == statuses[0]
-                        && now - p.produced < PRESIGNED_REFRESH
-                        && now >= p.produced
-                    {
+                    if p.status == statuses[0] && now - p.produced < PRESIGNED_REFRESH && now >= p.produced {
                         return Ok(p.der.as_ref().clone());
                     }
                 }
@@ -209,9 +188,7 @@ impl Responder {
         }
         let der = self.sign(
             keys,
-            list.iter()
-                .map(|r| &r.req_cert)
-                .zip(statuses.iter().copied()),
+            list.iter().map(|r| &r.req_cert).zip(statuses.iter().copied()),
             nonce,
             now,
         )?;
@@ -249,12 +226,10 @@ impl Responder {
             let cert_status = match status {
                 None => CertStatus::unknown(),
                 Some(CertificateStatus::Good) => CertStatus::good(),
-                Some(CertificateStatus::Revoked { at, reason }) => {
-                    CertStatus::revoked(RevokedInfo {
-                        revocation_time: generalized(at).map_err(internal)?,
-                        revocation_reason: crl_reason(reason.code()),
-                    })
-                }
+                Some(CertificateStatus::Revoked { at, reason }) => CertStatus::revoked(RevokedInfo {
+                    revocation_time: generalized(at).map_err(internal)?,
+                    revocation_reason: crl_reason(reason.code()),
+                }),
             };
             responses.push(SingleResponse {
                 cert_id: id.clone(),
@@ -266,9 +241,7 @@ impl Responder {
         }
         let data = ResponseData {
             version: Version::V1,
-            responder_id: ResponderId::ByKey(
-                OctetString::new(keys.key_hash.clone()).map_err(|e| internal(e.into()))?,
-            ),
+            responder_id: ResponderId::ByKey(OctetString::new(keys.key_hash.clone()).map_err(|e| internal(e.into()))?),
             produced_at: this_update,
             responses,
             response_extensions: nonce.map(|n| vec![n]),

@@ -83,10 +83,7 @@ impl Resident {
 
 /// Checks a romanised place name for the certificate subject and CRL distribution point.
 pub(crate) fn check_place(what: &str, value: &str) -> Result<(), AuthorityError> {
-    if value.trim().is_empty()
-        || value.chars().count() > 64
-        || value.chars().any(|c| c.is_control())
-    {
+    if value.trim().is_empty() || value.chars().count() > 64 || value.chars().any(|c| c.is_control()) {
         return Err(AuthorityError::BadInput(format!(
             "the {what} must be 1–64 printable characters, e.g. Tokyo-to"
         )));
@@ -185,11 +182,7 @@ pub(crate) fn iso_date(d: Date) -> String {
 
 impl Authority {
     /// Adds a resident to the register and returns the record with its new id.
-    pub async fn add_resident(
-        &self,
-        new: NewResident,
-        now: OffsetDateTime,
-    ) -> Result<Resident, AuthorityError> {
+    pub async fn add_resident(&self, new: NewResident, now: OffsetDateTime) -> Result<Resident, AuthorityError> {
         // Validates name and address the way the certificate will carry them.
         Basic4::from_register(&new.name, &new.address, new.birth_date, new.sex)?;
         check_place("prefecture", &new.prefecture)?;

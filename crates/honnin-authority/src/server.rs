@@ -135,20 +135,15 @@ fn split_file(file: &str) -> Option<(Hierarchy, &str)> {
     Some((Hierarchy::from_short(name)?, ext))
 }
 
-async fn ca_certificate(
-    State(state): State<Arc<ServerState>>,
-    Path(file): Path<String>,
-) -> Result<Response, Problem> {
+async fn ca_certificate(State(state): State<Arc<ServerState>>, Path(file): Path<String>) -> Result<Response, Problem> {
     let Some((h, ext)) = split_file(&file) else {
         return Err(not_found(&file));
     };
     let ca = state.authority.ca(h).await?;
     Ok(match ext {
-        "der" | "cer" | "crt" => (
-            [(header::CONTENT_TYPE, "application/pkix-cert")],
-            ca.certificate.der,
-        )
-            .into_response(),
+        "der" | "cer" | "crt" => {
+            ([(header::CONTENT_TYPE, "application/pkix-cert")], ca.certificate.der).into_response()
+        }
         "pem" => (
             [(header::CONTENT_TYPE, "application/x-pem-file")],
             ca.certificate.to_pem(),
@@ -159,8 +154,7 @@ async fn ca_certificate(
 }
 
 fn http_date(t: OffsetDateTime) -> HeaderValue {
-    let system =
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_timestamp().max(0) as u64);
+    let system = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_timestamp().max(0) as u64);
     HeaderValue::from_str(&httpdate::fmt_http_date(system)).unwrap_or(HeaderValue::from_static(""))
 }
 
@@ -186,10 +180,7 @@ async fn crl(
     drop(cached);
 
     let etag = crl.etag();
-    let not_modified = match headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
+    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         Some(tags) => tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
         None => headers
             .get(header::IF_MODIFIED_SINCE)
@@ -208,10 +199,8 @@ async fn crl(
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = Bytes::from(crl.der.as_ref().clone()).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/pkix-crl"),
-        );
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pkix-crl"));
         r
     };
     let h = response.headers_mut();
@@ -231,12 +220,7 @@ fn ocsp_response(der: Vec<u8>) -> Response {
 }
 
 async fn ocsp_post(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
-    ocsp_response(
-        state
-            .responder
-            .respond(&body, OffsetDateTime::now_utc())
-            .await,
-    )
+    ocsp_response(state.responder.respond(&body, OffsetDateTime::now_utc()).await)
 }
 
 /// RFC 6960 Appendix A.1: GET {url}/{url-encoding of base-64 encoding of the DER request}.
@@ -244,10 +228,5 @@ async fn ocsp_get(State(state): State<Arc<ServerState>>, Path(request): Path<Str
     let der = base64::engine::general_purpose::STANDARD
         .decode(request.trim_start_matches('/').as_bytes())
         .unwrap_or_default();
-    ocsp_response(
-        state
-            .responder
-            .respond(&der, OffsetDateTime::now_utc())
-            .await,
-    )
+    ocsp_response(state.responder.respond(&der, OffsetDateTime::now_utc()).await)
 }

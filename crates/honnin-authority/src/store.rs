@@ -33,10 +33,7 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, sqlx::Error> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(15));
-    SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await
+    SqlitePoolOptions::new().max_connections(8).connect_with(options).await
 }
 
 fn corrupt(dir: &Path, why: impl std::fmt::Display) -> AuthorityError {
@@ -46,20 +43,14 @@ fn corrupt(dir: &Path, why: impl std::fmt::Display) -> AuthorityError {
     }
 }
 
-pub(crate) async fn init(
-    dir: &Path,
-    options: InitOptions,
-    now: OffsetDateTime,
-) -> Result<SqlitePool, AuthorityError> {
+pub(crate) async fn init(dir: &Path, options: InitOptions, now: OffsetDateTime) -> Result<SqlitePool, AuthorityError> {
     let io = |source| AuthorityError::Io {
         path: dir.display().to_string(),
         source,
     };
     let db = dir.join(DB_FILE);
     if db.exists() {
-        return Err(AuthorityError::AlreadyInitialised(
-            dir.display().to_string(),
-        ));
+        return Err(AuthorityError::AlreadyInitialised(dir.display().to_string()));
     }
     if options.crl_cadence_secs < 60 {
         return Err(AuthorityError::BadInput(
@@ -202,25 +193,18 @@ pub(crate) async fn meta_i64(pool: &SqlitePool, key: &str) -> Result<i64, Author
         .bind(key)
         .fetch_optional(pool)
         .await?;
-    v.and_then(|v| v.parse().ok())
-        .ok_or_else(|| AuthorityError::Corrupt {
-            dir: String::new(),
-            why: format!("meta {key} missing"),
-        })
+    v.and_then(|v| v.parse().ok()).ok_or_else(|| AuthorityError::Corrupt {
+        dir: String::new(),
+        why: format!("meta {key} missing"),
+    })
 }
 
 /// The revision counter of a hierarchy: it changes whenever that hierarchy's revocation data does.
-pub(crate) async fn revision(
-    pool: &SqlitePool,
-    hierarchy: Hierarchy,
-) -> Result<i64, AuthorityError> {
+pub(crate) async fn revision(pool: &SqlitePool, hierarchy: Hierarchy) -> Result<i64, AuthorityError> {
     meta_i64(pool, &format!("revision.{}", hierarchy.short())).await
 }
 
-pub(crate) async fn bump_revision(
-    conn: &mut sqlx::SqliteConnection,
-    hierarchy: Hierarchy,
-) -> Result<(), sqlx::Error> {
+pub(crate) async fn bump_revision(conn: &mut sqlx::SqliteConnection, hierarchy: Hierarchy) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?")
         .bind(format!("revision.{}", hierarchy.short()))
         .execute(conn)
@@ -235,10 +219,7 @@ pub(crate) fn hierarchy_from_db(s: &str) -> Result<Hierarchy, AuthorityError> {
     })
 }
 
-pub(crate) async fn active_ca(
-    pool: &SqlitePool,
-    hierarchy: Hierarchy,
-) -> Result<CaMaterial, AuthorityError> {
+pub(crate) async fn active_ca(pool: &SqlitePool, hierarchy: Hierarchy) -> Result<CaMaterial, AuthorityError> {
     let row = sqlx::query(
         "SELECT generation, certificate, private_key, responder_certificate, responder_key
          FROM ca WHERE hierarchy = ? AND active = 1 ORDER BY generation DESC LIMIT 1",
@@ -258,17 +239,17 @@ pub(crate) async fn active_ca(
     // Renew the responder certificate when it has less than a month to run.
     let now = OffsetDateTime::now_utc();
     let responder_end = responder_not_after(&responder_certificate)?;
-    if responder_end - now < time::Duration::days(30)
-        && certificate.not_after - now > time::Duration::days(1)
-    {
+    if responder_end - now < time::Duration::days(30) && certificate.not_after - now > time::Duration::days(1) {
         let (der, k) = new_responder(&certificate, &key, now)?;
-        sqlx::query("UPDATE ca SET responder_certificate = ?, responder_key = ? WHERE hierarchy = ? AND generation = ?")
-            .bind(&der)
-            .bind(k.to_pkcs8()?)
-            .bind(hierarchy.short())
-            .bind(generation)
-            .execute(pool)
-            .await?;
+        sqlx::query(
+            "UPDATE ca SET responder_certificate = ?, responder_key = ? WHERE hierarchy = ? AND generation = ?",
+        )
+        .bind(&der)
+        .bind(k.to_pkcs8()?)
+        .bind(hierarchy.short())
+        .bind(generation)
+        .execute(pool)
+        .await?;
         responder_certificate = der;
         responder_key = k;
     }
@@ -293,12 +274,11 @@ pub(crate) async fn ca_certificates(
     pool: &SqlitePool,
     hierarchy: Hierarchy,
 ) -> Result<Vec<CaCertificate>, AuthorityError> {
-    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT certificate FROM ca WHERE hierarchy = ? ORDER BY generation DESC",
-    )
-    .bind(hierarchy.short())
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT certificate FROM ca WHERE hierarchy = ? ORDER BY generation DESC")
+            .bind(hierarchy.short())
+            .fetch_all(pool)
+            .await?;
     rows.iter()
         .map(|der| CaCertificate::from_der(der).map_err(Into::into))
         .collect()
@@ -321,9 +301,7 @@ pub(crate) fn status_from_row(
     match (revoked_at, reason) {
         (None, _) => Ok(CertificateStatus::Good),
         (Some(at), Some(reason)) => {
-            let reason = u8::try_from(reason)
-                .ok()
-                .and_then(RevocationReason::from_code);
+            let reason = u8::try_from(reason).ok().and_then(RevocationReason::from_code);
             let at = OffsetDateTime::from_unix_timestamp(at).ok();
             match (at, reason) {
                 (Some(at), Some(reason)) => Ok(CertificateStatus::Revoked { at, reason }),
@@ -348,13 +326,11 @@ pub(crate) async fn certificate_status(
     let Ok(serial) = i64::try_from(serial) else {
         return Ok(None);
     };
-    let row = sqlx::query(
-        "SELECT revoked_at, reason FROM certificates WHERE serial = ? AND hierarchy = ?",
-    )
-    .bind(serial)
-    .bind(hierarchy.short())
-    .fetch_optional(pool)
-    .await?;
+    let row = sqlx::query("SELECT revoked_at, reason FROM certificates WHERE serial = ? AND hierarchy = ?")
+        .bind(serial)
+        .bind(hierarchy.short())
+        .fetch_optional(pool)
+        .await?;
     match row {
         None => Ok(None),
         Some(r) => status_from_row(r.try_get(0)?, r.try_get(1)?).map(Some),
@@ -381,26 +357,19 @@ pub(crate) async fn latest_certificate(
         })
 }
 
-pub(crate) async fn successor(
-    pool: &SqlitePool,
-    serial: u64,
-) -> Result<Option<u64>, AuthorityError> {
+pub(crate) async fn successor(pool: &SqlitePool, serial: u64) -> Result<Option<u64>, AuthorityError> {
     let Ok(serial) = i64::try_from(serial) else {
         return Ok(None);
     };
-    let next: Option<i64> = sqlx::query_scalar(
-        "SELECT serial FROM certificates WHERE predecessor = ? ORDER BY id DESC LIMIT 1",
-    )
-    .bind(serial)
-    .fetch_optional(pool)
-    .await?;
+    let next: Option<i64> =
+        sqlx::query_scalar("SELECT serial FROM certificates WHERE predecessor = ? ORDER BY id DESC LIMIT 1")
+            .bind(serial)
+            .fetch_optional(pool)
+            .await?;
     Ok(next.map(|s| s as u64))
 }
 
-pub(crate) async fn linked_serials(
-    pool: &SqlitePool,
-    serial: u64,
-) -> Result<Vec<u64>, AuthorityError> {
+pub(crate) async fn linked_serials(pool: &SqlitePool, serial: u64) -> Result<Vec<u64>, AuthorityError> {
     let Ok(serial) = i64::try_from(serial) else {
         return Ok(vec![]);
     };

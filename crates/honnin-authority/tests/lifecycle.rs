@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use der::Decode;
 use honnin_authority::{
-    Authority, AuthorityError, CertificateStatus, InitOptions, IssueCard, LifeEvent, NewResident,
-    Which,
+    Authority, AuthorityError, CertificateStatus, InitOptions, IssueCard, LifeEvent, NewResident, Which,
 };
 use honnin_cardfile::CardFile;
 use honnin_profile::{parse_end_entity, EndEntity, Hierarchy, RevocationReason, Serial, Sex};
@@ -24,9 +23,7 @@ struct Sandbox {
 async fn sandbox() -> Sandbox {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("authority");
-    let authority = Authority::init(&path, InitOptions::default(), NOW)
-        .await
-        .expect("init");
+    let authority = Authority::init(&path, InitOptions::default(), NOW).await.expect("init");
     Sandbox {
         _dir: dir,
         path,
@@ -57,9 +54,7 @@ fn request(resident: &str, sign: bool) -> IssueCard {
 }
 
 fn serial(hex: &str) -> u64 {
-    Serial::from_hex(hex)
-        .and_then(|s| s.to_u64())
-        .expect("serial")
+    Serial::from_hex(hex).and_then(|s| s.to_u64()).expect("serial")
 }
 
 async fn status(a: &Authority, h: Hierarchy, hex: &str) -> CertificateStatus {
@@ -83,11 +78,7 @@ async fn adult_with_card(s: &Sandbox, name: &str) -> (String, PathBuf, String, S
         .add_resident(person(date!(1990 - 01 - 02)), NOW)
         .await
         .expect("resident");
-    let card = s
-        .path
-        .parent()
-        .expect("parent")
-        .join(format!("{name}.card"));
+    let card = s.path.parent().expect("parent").join(format!("{name}.card"));
     let issued = s
         .authority
         .issue_card(request(&r.id, true), &card, NOW)
@@ -105,11 +96,7 @@ async fn adult_with_card(s: &Sandbox, name: &str) -> (String, PathBuf, String, S
 async fn every_row_of_the_event_table() {
     let s = sandbox().await;
     use RevocationReason::*;
-    let rows: Vec<(
-        LifeEvent,
-        Option<RevocationReason>,
-        Option<RevocationReason>,
-    )> = vec![
+    let rows: Vec<(LifeEvent, Option<RevocationReason>, Option<RevocationReason>)> = vec![
         (
             LifeEvent::AddressChange {
                 address: "東京都清瀬市上清戸一丁目１番地".into(),
@@ -138,31 +125,19 @@ async fn every_row_of_the_event_table() {
             Some(AffiliationChanged),
             None,
         ),
-        (
-            LifeEvent::Death,
-            Some(AffiliationChanged),
-            Some(AffiliationChanged),
-        ),
+        (LifeEvent::Death, Some(AffiliationChanged), Some(AffiliationChanged)),
         (
             LifeEvent::Emigration,
             Some(AffiliationChanged),
             Some(AffiliationChanged),
         ),
-        (
-            LifeEvent::CardLost,
-            Some(CertificateHold),
-            Some(CertificateHold),
-        ),
+        (LifeEvent::CardLost, Some(CertificateHold), Some(CertificateHold)),
         (
             LifeEvent::CardAbolished,
             Some(CessationOfOperation),
             Some(CessationOfOperation),
         ),
-        (
-            LifeEvent::KeyCompromise,
-            Some(KeyCompromise),
-            Some(KeyCompromise),
-        ),
+        (LifeEvent::KeyCompromise, Some(KeyCompromise), Some(KeyCompromise)),
         (
             LifeEvent::CardDestroyedBeforeDelivery,
             Some(Unspecified),
@@ -187,15 +162,8 @@ async fn every_row_of_the_event_table() {
             auth_reason,
             "{kind}: auth"
         );
-        let expected = [sign_reason, auth_reason]
-            .iter()
-            .filter(|r| r.is_some())
-            .count();
-        assert_eq!(
-            outcome.revoked.len(),
-            expected,
-            "{kind}: outcome lists what it revoked"
-        );
+        let expected = [sign_reason, auth_reason].iter().filter(|r| r.is_some()).count();
+        assert_eq!(outcome.revoked.len(), expected, "{kind}: outcome lists what it revoked");
     }
 }
 
@@ -236,11 +204,7 @@ async fn a_hold_is_never_released_and_the_dead_get_nothing_new() {
         .await
         .expect_err("deceased");
     assert!(matches!(err, AuthorityError::NotLiving { .. }), "{err}");
-    assert!(s
-        .authority
-        .record_event(&dead, LifeEvent::CardLost, NOW)
-        .await
-        .is_err());
+    assert!(s.authority.record_event(&dead, LifeEvent::CardLost, NOW).await.is_err());
 }
 
 #[tokio::test]
@@ -270,10 +234,7 @@ async fn renewal_writes_new_keys_into_the_same_card_and_links_serials() {
         "PINs and counters survive renewal"
     );
     // Old ones superseded; old → new links; signing ↔ auth of the card linked.
-    for (h, old) in [
-        (Hierarchy::Authentication, &auth),
-        (Hierarchy::Signing, &sign),
-    ] {
+    for (h, old) in [(Hierarchy::Authentication, &auth), (Hierarchy::Signing, &sign)] {
         assert_eq!(
             revoked_for(status(&s.authority, h, old).await),
             Some(RevocationReason::Superseded)
@@ -331,20 +292,14 @@ async fn address_change_then_signing_renewal_carries_the_new_address() {
         prefecture: Some("Hokkaido".into()),
         municipality: Some("Sapporo-shi".into()),
     };
-    s.authority
-        .record_event(&id, moved, NOW)
-        .await
-        .expect("move");
+    s.authority.record_event(&id, moved, NOW).await.expect("move");
     let renewal = s
         .authority
         .renew(&card_path, Which::Signing, None, NOW)
         .await
         .expect("new signing certificate");
     assert_eq!(renewal.renewed.len(), 1);
-    assert_eq!(
-        renewal.renewed[0].old_serial.as_deref(),
-        Some(sign.as_str())
-    );
+    assert_eq!(renewal.renewed[0].old_serial.as_deref(), Some(sign.as_str()));
     // Already revoked affiliationChanged: the renewal does not re-revoke it as superseded.
     assert_eq!(
         revoked_for(status(&s.authority, Hierarchy::Signing, &sign).await),
@@ -365,10 +320,7 @@ async fn address_change_then_signing_renewal_carries_the_new_address() {
     };
     assert_eq!(c.basic4.address.text, "北海道札幌市中央区北一条西二丁目");
     assert_eq!(c.municipality, "Sapporo-shi");
-    assert_eq!(
-        c.info.crl_partition.expect("partition").prefecture,
-        "Hokkaido"
-    );
+    assert_eq!(c.info.crl_partition.expect("partition").prefecture, "Hokkaido");
     let new_sign = serial(&renewal.renewed[0].new_serial);
     assert!(s
         .authority
@@ -473,10 +425,7 @@ async fn who_gets_which_certificate_and_for_how_long() {
         .expect("leap");
     assert_eq!(issued.card_expiry, "2036-02-29");
     assert_eq!(issued.auth_not_after, "2031-02-28T23:59:59+09:00");
-    assert_eq!(
-        issued.sign_not_after.as_deref(),
-        Some("2031-02-28T23:59:59+09:00")
-    );
+    assert_eq!(issued.sign_not_after.as_deref(), Some("2031-02-28T23:59:59+09:00"));
     // The card file carries the surface data, the token, and the sandbox roots.
     let file = CardFile::read(&dir.join("leap.card")).expect("card");
     assert_eq!(file.jpki.token, "JPKIAPICCTOKEN2");
@@ -509,11 +458,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         let mut r = request(&id, true);
         r.auth_pin = auth_pin.into();
         r.sign_password = password.map(Into::into);
-        let err = s
-            .authority
-            .issue_card(r, &card, NOW)
-            .await
-            .expect_err("bad PIN");
+        let err = s.authority.issue_card(r, &card, NOW).await.expect_err("bad PIN");
         assert!(matches!(err, AuthorityError::BadInput(_)), "{err}");
     }
     assert_eq!(
@@ -555,11 +500,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn crls_follow_revocations_and_drop_nothing_held() {
     let s = sandbox().await;
-    let first = s
-        .authority
-        .current_crl(Hierarchy::Signing, NOW)
-        .await
-        .expect("crl");
+    let first = s.authority.current_crl(Hierarchy::Signing, NOW).await.expect("crl");
     let again = s
         .authority
         .current_crl(Hierarchy::Signing, NOW + time::Duration::minutes(5))
@@ -593,14 +534,7 @@ async fn crls_follow_revocations_and_drop_nothing_held() {
         .expect("signed by the CA");
     // Long after the certificate expired, the hold is still listed.
     let far = datetime!(2040-01-01 00:00 UTC);
-    let late = s
-        .authority
-        .current_crl(Hierarchy::Signing, far)
-        .await
-        .expect("crl");
+    let late = s.authority.current_crl(Hierarchy::Signing, far).await.expect("crl");
     let list = x509_cert::crl::CertificateList::from_der(&late.der).expect("parse");
-    assert_eq!(
-        list.tbs_cert_list.revoked_certificates.map(|e| e.len()),
-        Some(1)
-    );
+    assert_eq!(list.tbs_cert_list.revoked_certificates.map(|e| e.len()), Some(1));
 }

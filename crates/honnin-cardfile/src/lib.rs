@@ -26,15 +26,9 @@ pub const TOKEN_MYNUMBER_CARD: &str = "JPKIAPICCTOKEN2";
 #[derive(Debug, thiserror::Error)]
 pub enum CardFileError {
     #[error("cannot read card file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("cannot write card file {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Write { path: String, source: std::io::Error },
     #[error("{path} is not a honnin card file: {why}")]
     Format { path: String, why: String },
 }
@@ -58,9 +52,7 @@ impl Serialize for Bytes {
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        B64.decode(s.as_bytes())
-            .map(Bytes)
-            .map_err(serde::de::Error::custom)
+        B64.decode(s.as_bytes()).map(Bytes).map_err(serde::de::Error::custom)
     }
 }
 
@@ -110,11 +102,7 @@ impl Pin {
     /// Whether `pin` matches, in constant time. Does not touch the counter.
     pub fn matches(&self, pin: &str) -> bool {
         let candidate = Self::digest(&self.salt, pin);
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            candidate.as_bytes(),
-            self.digest.as_bytes(),
-        )
-        .is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(candidate.as_bytes(), self.digest.as_bytes()).is_ok()
     }
 
     pub fn is_blocked(&self) -> bool {
@@ -200,15 +188,14 @@ impl CardFile {
             path: p.clone(),
             source,
         })?;
-        let card: CardFile = serde_json::from_slice(&bytes).map_err(|e| CardFileError::Format {
-            path: p.clone(),
-            why: e.to_string(),
-        })?;
+        Self::parse(&bytes).map_err(|why| CardFileError::Format { path: p, why })
+    }
+
+    /// Parses a card file's bytes; the error says what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let card: CardFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if card.format != FORMAT {
-            return Err(CardFileError::Format {
-                path: p,
-                why: format!("format {:?}, expected {FORMAT:?}", card.format),
-            });
+            return Err(format!("format {:?}, expected {FORMAT:?}", card.format));
         }
         Ok(card)
     }
@@ -250,11 +237,10 @@ pub struct StagedCardFile {
 
 impl StagedCardFile {
     pub fn commit(self) -> Result<(), CardFileError> {
-        let result =
-            std::fs::rename(&self.tmp, &self.target).map_err(|source| CardFileError::Write {
-                path: self.target.display().to_string(),
-                source,
-            });
+        let result = std::fs::rename(&self.tmp, &self.target).map_err(|source| CardFileError::Write {
+            path: self.target.display().to_string(),
+            source,
+        });
         if result.is_err() {
             let _ = std::fs::remove_file(&self.tmp);
         }
@@ -275,11 +261,7 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File
         let mut n = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut n);
         let path = dir.join(format!(".honnin-card-{}.tmp", hex::encode(n)));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -373,9 +355,6 @@ mod tests {
         let path = dir.path().join("card.json");
         std::fs::write(&path, b"not json").expect("write");
         let err = CardFile::read(&path).expect_err("garbage");
-        assert!(
-            err.to_string().contains("is not a honnin card file"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("is not a honnin card file"), "{err}");
     }
 }

@@ -173,8 +173,7 @@ impl BirthDate {
             .next()
             .and_then(Era::from_digit)
             .ok_or_else(|| bad("unknown era digit"))?;
-        let num =
-            |r: std::ops::Range<usize>| encoded[r].parse::<u32>().map_err(|_| bad("not a number"));
+        let num = |r: std::ops::Range<usize>| encoded[r].parse::<u32>().map_err(|_| bad("not a number"));
         let (year, month, day) = (num(1..5)?, num(5..7)?, num(7..9)?);
         if month == 0 || day == 0 {
             return Ok(BirthDate {
@@ -184,8 +183,7 @@ impl BirthDate {
             });
         }
         let month = Month::try_from(month as u8).map_err(|_| bad("month out of range"))?;
-        let date = Date::from_calendar_date(year as i32, month, day as u8)
-            .map_err(|_| bad("no such day"))?;
+        let date = Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| bad("no such day"))?;
         if era != Era::Unknown && Era::of(date) != era {
             return Err(bad("era digit does not match the date"));
         }
@@ -237,18 +235,11 @@ impl SubstitutedText {
 
     /// The `0`/`1` position string of SAN `…5.5.2` / `…5.5.6`.
     pub fn positions(&self) -> String {
-        self.substituted
-            .iter()
-            .map(|&s| if s { '1' } else { '0' })
-            .collect()
+        self.substituted.iter().map(|&s| if s { '1' } else { '0' }).collect()
     }
 
     /// Joins a certificate's text and its position string, checking they agree.
-    pub fn from_certificate(
-        attribute: &'static str,
-        text: &str,
-        positions: &str,
-    ) -> Result<Self, ProfileError> {
+    pub fn from_certificate(attribute: &'static str, text: &str, positions: &str) -> Result<Self, ProfileError> {
         let substituted: Vec<bool> = positions
             .chars()
             .map(|c| match c {
@@ -319,8 +310,7 @@ fn jis0212() -> &'static HashSet<char> {
             for lo in 0xA1u8..=0xFE {
                 decoder_input.clear();
                 decoder_input.extend_from_slice(&[0x8F, hi, lo]);
-                let (text, had_errors) =
-                    encoding_rs::EUC_JP.decode_without_bom_handling(&decoder_input);
+                let (text, had_errors) = encoding_rs::EUC_JP.decode_without_bom_handling(&decoder_input);
                 if !had_errors {
                     if let Some(c) = text.chars().next() {
                         set.insert(c);
@@ -350,12 +340,7 @@ pub const MAX_ADDRESS_CHARS: usize = 200;
 
 impl Basic4 {
     /// The attributes of a resident record, substituted for the certificate.
-    pub fn from_register(
-        name: &str,
-        address: &str,
-        birth: Date,
-        sex: Sex,
-    ) -> Result<Self, ProfileError> {
+    pub fn from_register(name: &str, address: &str, birth: Date, sex: Sex) -> Result<Self, ProfileError> {
         if name.trim().is_empty() {
             return Err(ProfileError::BadAttribute {
                 attribute: "name",
@@ -372,9 +357,7 @@ impl Basic4 {
         if chars > MAX_ADDRESS_CHARS {
             return Err(ProfileError::BadAttribute {
                 attribute: "address",
-                why: format!(
-                    "{chars} characters, more than the {MAX_ADDRESS_CHARS} a certificate carries"
-                ),
+                why: format!("{chars} characters, more than the {MAX_ADDRESS_CHARS} a certificate carries"),
             });
         }
         Ok(Basic4 {
@@ -393,10 +376,7 @@ mod tests {
 
     #[test]
     fn era_boundaries() {
-        assert_eq!(
-            BirthDate::from_date(date!(1990 - 01 - 02)).encoded,
-            "419900102"
-        );
+        assert_eq!(BirthDate::from_date(date!(1990 - 01 - 02)).encoded, "419900102");
         assert_eq!(Era::of(date!(1989 - 01 - 07)), Era::Showa);
         assert_eq!(Era::of(date!(1989 - 01 - 08)), Era::Heisei);
         assert_eq!(Era::of(date!(2019 - 04 - 30)), Era::Heisei);
@@ -412,10 +392,7 @@ mod tests {
         let b = BirthDate::parse("520200229").expect("leap day in Reiwa");
         assert_eq!(b.date, Some(date!(2020 - 02 - 29)));
         assert!(BirthDate::parse("520210229").is_err(), "no 29 Feb 2021");
-        assert!(
-            BirthDate::parse("319900102").is_err(),
-            "1990 is Heisei, not Showa"
-        );
+        assert!(BirthDate::parse("319900102").is_err(), "1990 is Heisei, not Showa");
         assert!(BirthDate::parse("91990010").is_err());
         assert!(BirthDate::parse("919900102").is_err(), "no era 9");
         let partial = BirthDate::parse("319500000").expect("unknown month and day");
@@ -449,9 +426,7 @@ mod tests {
     #[test]
     fn address_length_limit() {
         let long = "あ".repeat(201);
-        assert!(
-            Basic4::from_register("山田　太郎", &long, date!(1990 - 01 - 01), Sex::Male).is_err()
-        );
+        assert!(Basic4::from_register("山田　太郎", &long, date!(1990 - 01 - 01), Sex::Male).is_err());
         assert!(Basic4::from_register("", "東京都", date!(1990 - 01 - 01), Sex::Male).is_err());
     }
 }

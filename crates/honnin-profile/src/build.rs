@@ -9,8 +9,8 @@ use x509_cert::ext::pkix::certpolicy::{CertificatePolicies, PolicyInformation};
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage,
-    IssuerAltName, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, IssuerAltName, KeyUsage,
+    KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
@@ -32,14 +32,9 @@ fn extension<T: Encode>(id: Oid, critical: bool, value: &T) -> Result<Extension,
     })
 }
 
-fn validity(
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
-) -> Result<Validity, ProfileError> {
+fn validity(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result<Validity, ProfileError> {
     if not_after <= not_before {
-        return Err(ProfileError::Malformed(
-            "notAfter is not after notBefore".into(),
-        ));
+        return Err(ProfileError::Malformed("notAfter is not after notBefore".into()));
     }
     Ok(Validity {
         not_before: to_x509_time(not_before)?,
@@ -84,9 +79,7 @@ pub fn build_root(spec: &RootSpec, key: &RsaKey) -> Result<Vec<u8>, ProfileError
         extension(
             oid::EXT_SUBJECT_ALT_NAME,
             false,
-            &SubjectAltName(vec![GeneralName::DirectoryName(names::ca_alt_name(
-                spec.hierarchy,
-            )?)]),
+            &SubjectAltName(vec![GeneralName::DirectoryName(names::ca_alt_name(spec.hierarchy)?)]),
         )?,
         extension(
             oid::EXT_BASIC_CONSTRAINTS,
@@ -96,11 +89,7 @@ pub fn build_root(spec: &RootSpec, key: &RsaKey) -> Result<Vec<u8>, ProfileError
                 path_len_constraint: None,
             },
         )?,
-        extension(
-            oid::EXT_CRL_DISTRIBUTION_POINTS,
-            false,
-            &directory_dp(dn.clone()),
-        )?,
+        extension(oid::EXT_CRL_DISTRIBUTION_POINTS, false, &directory_dp(dn.clone()))?,
         extension(
             oid::EXT_SUBJECT_KEY_ID,
             false,
@@ -124,9 +113,7 @@ pub fn build_root(spec: &RootSpec, key: &RsaKey) -> Result<Vec<u8>, ProfileError
 
 fn directory_dp(name: Name) -> CrlDistributionPoints {
     CrlDistributionPoints(vec![DistributionPoint {
-        distribution_point: Some(DistributionPointName::FullName(vec![
-            GeneralName::DirectoryName(name),
-        ])),
+        distribution_point: Some(DistributionPointName::FullName(vec![GeneralName::DirectoryName(name)])),
         reasons: None,
         crl_issuer: None,
     }])
@@ -228,9 +215,7 @@ fn check_issuer(issuer: &Issuer<'_>, hierarchy: Hierarchy) -> Result<(), Profile
         });
     }
     if issuer.key.key_identifier() != issuer.certificate.key_identifier {
-        return Err(ProfileError::Crypto(
-            "the issuer's key does not match its certificate",
-        ));
+        return Err(ProfileError::Crypto("the issuer's key does not match its certificate"));
     }
     Ok(())
 }
@@ -285,24 +270,13 @@ pub fn build_signing(issuer: &Issuer<'_>, spec: &SigningSpec) -> Result<Vec<u8>,
         usage,
         Some(SubjectAltName(san)),
     )?;
-    let subject = names::signing_subject(
-        &spec.common.prefecture,
-        &spec.common.municipality,
-        &spec.issuance_id,
-    )?;
-    sign_tbs(
-        end_entity_tbs(issuer, &spec.common, subject, exts)?,
-        issuer.key,
-    )
+    let subject = names::signing_subject(&spec.common.prefecture, &spec.common.municipality, &spec.issuance_id)?;
+    sign_tbs(end_entity_tbs(issuer, &spec.common, subject, exts)?, issuer.key)
 }
 
 /// Builds a user-authentication certificate: subject `C=JP, CN=<id>`, no personal data,
 /// keyUsage digitalSignature.
-pub fn build_auth(
-    issuer: &Issuer<'_>,
-    spec: &EndEntitySpec,
-    id: &str,
-) -> Result<Vec<u8>, ProfileError> {
+pub fn build_auth(issuer: &Issuer<'_>, spec: &EndEntitySpec, id: &str) -> Result<Vec<u8>, ProfileError> {
     check_issuer(issuer, Hierarchy::Authentication)?;
     let usage = KeyUsage(KeyUsages::DigitalSignature.into());
     let exts = end_entity_extensions(issuer, spec, Hierarchy::Authentication, usage, None)?;
@@ -322,11 +296,7 @@ pub fn build_ocsp_responder(
 ) -> Result<Vec<u8>, ProfileError> {
     let ca = issuer.certificate;
     let exts = vec![
-        extension(
-            oid::EXT_KEY_USAGE,
-            true,
-            &KeyUsage(KeyUsages::DigitalSignature.into()),
-        )?,
+        extension(oid::EXT_KEY_USAGE, true, &KeyUsage(KeyUsages::DigitalSignature.into()))?,
         extension(
             oid::EXT_EXTENDED_KEY_USAGE,
             false,

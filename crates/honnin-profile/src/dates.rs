@@ -19,8 +19,7 @@ pub fn jst_date(instant: OffsetDateTime) -> Date {
 
 /// `date` at 23:59:59 JST, the instant a card or certificate ending on `date` expires.
 pub fn end_of_day_jst(date: Date) -> OffsetDateTime {
-    PrimitiveDateTime::new(date, Time::from_hms(23, 59, 59).unwrap_or(Time::MIDNIGHT))
-        .assume_offset(JST)
+    PrimitiveDateTime::new(date, Time::from_hms(23, 59, 59).unwrap_or(Time::MIDNIGHT)).assume_offset(JST)
 }
 
 fn is_leap(year: i32) -> bool {
@@ -63,12 +62,11 @@ pub fn nth_birthday_after(birth: Date, issued: Date, n: u32) -> Date {
 /// common year that is the end of 28 February, so the new age holds from 1 March.
 pub fn age_on(birth: Date, on: Date) -> i32 {
     let mut age = on.year() - birth.year();
-    let anniversary =
-        if birth.month() == Month::February && birth.day() == 29 && !is_leap(on.year()) {
-            Date::from_calendar_date(on.year(), Month::March, 1).unwrap_or(birth)
-        } else {
-            birthday_in(birth, on.year())
-        };
+    let anniversary = if birth.month() == Month::February && birth.day() == 29 && !is_leap(on.year()) {
+        Date::from_calendar_date(on.year(), Month::March, 1).unwrap_or(birth)
+    } else {
+        birthday_in(birth, on.year())
+    };
     if on < anniversary {
         age -= 1;
     }
@@ -94,21 +92,13 @@ impl CardTermRule {
 
     /// The rule in force for an application received on `applied`.
     pub fn for_application_date(applied: Date) -> Self {
-        let adult_age = if applied < Self::MAJORITY_18_FROM {
-            20
-        } else {
-            18
-        };
+        let adult_age = if applied < Self::MAJORITY_18_FROM { 20 } else { 18 };
         CardTermRule { adult_age }
     }
 
     /// The last day of a card issued on `issued` to a holder born on `birth`.
     pub fn card_expiry(&self, birth: Date, issued: Date) -> Date {
-        let birthdays = if age_on(birth, issued) >= self.adult_age {
-            10
-        } else {
-            5
-        };
+        let birthdays = if age_on(birth, issued) >= self.adult_age { 10 } else { 5 };
         nth_birthday_after(birth, issued, birthdays)
     }
 }
@@ -130,22 +120,13 @@ mod tests {
     #[test]
     fn end_of_day_is_1459_utc() {
         let t = end_of_day_jst(date!(2030 - 02 - 17));
-        assert_eq!(
-            t.to_offset(UtcOffset::UTC),
-            datetime!(2030-02-17 14:59:59 UTC)
-        );
+        assert_eq!(t.to_offset(UtcOffset::UTC), datetime!(2030-02-17 14:59:59 UTC));
     }
 
     #[test]
     fn jst_date_crosses_midnight() {
-        assert_eq!(
-            jst_date(datetime!(2026-11-20 15:00 UTC)),
-            date!(2026 - 11 - 21)
-        );
-        assert_eq!(
-            jst_date(datetime!(2026-11-20 14:59:59 UTC)),
-            date!(2026 - 11 - 20)
-        );
+        assert_eq!(jst_date(datetime!(2026-11-20 15:00 UTC)), date!(2026 - 11 - 21));
+        assert_eq!(jst_date(datetime!(2026-11-20 14:59:59 UTC)), date!(2026 - 11 - 20));
     }
 
     #[test]
@@ -176,8 +157,7 @@ mod tests {
     fn test_card_leaf_validity_fits_the_rule() {
         // The JPKI test card leaf seen in the reference: 2025-10-27 → 2030-02-17.
         let birth = date!(1985 - 02 - 17);
-        let card = CardTermRule::for_application_date(date!(2025 - 10 - 27))
-            .card_expiry(birth, date!(2025 - 10 - 27));
+        let card = CardTermRule::for_application_date(date!(2025 - 10 - 27)).card_expiry(birth, date!(2025 - 10 - 27));
         assert_eq!(
             certificate_expiry(birth, date!(2025 - 10 - 27), card),
             date!(2030 - 02 - 17)
@@ -253,10 +233,7 @@ mod tests {
         let card = CardTermRule::for_application_date(card_issued).card_expiry(birth, card_issued);
         assert_eq!(card, date!(2030 - 07 - 01));
         // First certificate: 5th birthday.
-        assert_eq!(
-            certificate_expiry(birth, card_issued, card),
-            date!(2025 - 07 - 01)
-        );
+        assert_eq!(certificate_expiry(birth, card_issued, card), date!(2025 - 07 - 01));
         // Renewed a month early, on 2025-06-01: the next birthday counts as the first.
         assert_eq!(
             certificate_expiry(birth, date!(2025 - 06 - 01), card),

@@ -19,14 +19,13 @@ pub struct RsaKey {
 impl RsaKey {
     /// A fresh RSA-2048 key, e = 65537.
     pub fn generate() -> Result<Self, ProfileError> {
-        let pair = KeyPair::generate(KeySize::Rsa2048)
-            .map_err(|_| ProfileError::Crypto("RSA key generation failed"))?;
+        let pair =
+            KeyPair::generate(KeySize::Rsa2048).map_err(|_| ProfileError::Crypto("RSA key generation failed"))?;
         Ok(RsaKey { pair })
     }
 
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, ProfileError> {
-        let pair = KeyPair::from_pkcs8(der)
-            .map_err(|_| ProfileError::Crypto("not an RSA PKCS#8 private key"))?;
+        let pair = KeyPair::from_pkcs8(der).map_err(|_| ProfileError::Crypto("not an RSA PKCS#8 private key"))?;
         Ok(RsaKey { pair })
     }
 
@@ -79,12 +78,9 @@ impl fmt::Debug for RsaKey {
 
 /// SHA-1 of a PKCS#1 public key: the subject key identifier.
 pub fn key_identifier(public_key_pkcs1: &[u8]) -> Vec<u8> {
-    aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        public_key_pkcs1,
-    )
-    .as_ref()
-    .to_vec()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, public_key_pkcs1)
+        .as_ref()
+        .to_vec()
 }
 
 /// `SubjectPublicKeyInfo` for a PKCS#1 RSA public key.
@@ -118,11 +114,7 @@ pub fn verify_rsa_pkcs1(
         oid::SHA256_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA256,
         oid::SHA384_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA384,
         oid::SHA512_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA512,
-        other => {
-            return Err(ProfileError::UnsupportedSignatureAlgorithm(
-                other.to_string(),
-            ))
-        }
+        other => return Err(ProfileError::UnsupportedSignatureAlgorithm(other.to_string())),
     };
     sig::UnparsedPublicKey::new(alg, public_key_pkcs1)
         .verify(message, signature)

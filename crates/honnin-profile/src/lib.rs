@@ -68,15 +68,9 @@ pub enum ProfileError {
     #[error("the {0} attribute is missing from subjectAltName")]
     MissingAttribute(&'static str),
     #[error("bad {attribute}: {why}")]
-    BadAttribute {
-        attribute: &'static str,
-        why: String,
-    },
+    BadAttribute { attribute: &'static str, why: String },
     #[error("expected a {expected:?} CA, found a {found:?} CA")]
-    WrongHierarchy {
-        expected: Hierarchy,
-        found: Hierarchy,
-    },
+    WrongHierarchy { expected: Hierarchy, found: Hierarchy },
     #[error("not a JPKI root certificate: {0}")]
     NotJpkiRoot(String),
     #[error("the signature does not verify")]
@@ -176,9 +170,8 @@ impl CaCertificate {
         let cert = Certificate::from_der(der)?;
         parse::check_common(&cert)?;
         let tbs = &cert.tbs_certificate;
-        let (environment, hierarchy) = names::classify_ca_name(&tbs.subject).ok_or_else(|| {
-            ProfileError::NotJpkiRoot(format!("subject {} is not a JPKI CA name", tbs.subject))
-        })?;
+        let (environment, hierarchy) = names::classify_ca_name(&tbs.subject)
+            .ok_or_else(|| ProfileError::NotJpkiRoot(format!("subject {} is not a JPKI CA name", tbs.subject)))?;
         if tbs.issuer != tbs.subject {
             return Err(ProfileError::NotJpkiRoot("not self-issued".into()));
         }
@@ -188,23 +181,14 @@ impl CaCertificate {
             .find(|e| e.extn_id == oid::EXT_BASIC_CONSTRAINTS)
             .ok_or(ProfileError::MissingExtension("basicConstraints"))?;
         if !BasicConstraints::from_der(bc.extn_value.as_bytes())?.ca {
-            return Err(ProfileError::NotJpkiRoot(
-                "basicConstraints says it is not a CA".into(),
-            ));
+            return Err(ProfileError::NotJpkiRoot("basicConstraints says it is not a CA".into()));
         }
         let usage = parse::key_usage(exts)?.ok_or(ProfileError::MissingExtension("keyUsage"))?;
         if !usage.0.contains(KeyUsages::KeyCertSign) {
-            return Err(ProfileError::WrongKeyUsage(
-                "a root must allow keyCertSign".into(),
-            ));
+            return Err(ProfileError::WrongKeyUsage("a root must allow keyCertSign".into()));
         }
-        let public_key = tbs
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes()
-            .to_vec();
-        let key_identifier =
-            parse::subject_key_id(exts)?.unwrap_or_else(|| key::key_identifier(&public_key));
+        let public_key = tbs.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
+        let key_identifier = parse::subject_key_id(exts)?.unwrap_or_else(|| key::key_identifier(&public_key));
         let ca = CaCertificate {
             der: der.to_vec(),
             subject: tbs.subject.clone(),
@@ -235,16 +219,12 @@ impl CaCertificate {
 }
 
 /// Splits a signed DER structure into (TBS bytes as received, signature algorithm, signature).
-pub fn signed_parts(
-    der: &[u8],
-) -> Result<(&[u8], der::asn1::ObjectIdentifier, &[u8]), ProfileError> {
+pub fn signed_parts(der: &[u8]) -> Result<(&[u8], der::asn1::ObjectIdentifier, &[u8]), ProfileError> {
     use der::{asn1::BitStringRef, Header, Reader, SliceReader, Tag};
     let mut reader = SliceReader::new(der)?;
     let header = Header::decode(&mut reader)?;
     if header.tag != Tag::Sequence {
-        return Err(ProfileError::Malformed(
-            "a signed structure is a SEQUENCE".into(),
-        ));
+        return Err(ProfileError::Malformed("a signed structure is a SEQUENCE".into()));
     }
     let parts = reader.read_nested(header.length, |r| {
         let tbs = r.tlv_bytes()?;
@@ -264,8 +244,7 @@ pub fn signed_parts(
 /// Never by name alone: every generation of a hierarchy has the same DN.
 pub fn find_issuer<'a>(der: &[u8], candidates: &'a [CaCertificate]) -> Option<&'a CaCertificate> {
     let cert = Certificate::from_der(der).ok()?;
-    let aki =
-        parse::authority_key_id(cert.tbs_certificate.extensions.as_deref().unwrap_or(&[])).ok()?;
+    let aki = parse::authority_key_id(cert.tbs_certificate.extensions.as_deref().unwrap_or(&[])).ok()?;
     candidates
         .iter()
         .filter(|ca| ca.subject == cert.tbs_certificate.issuer)
@@ -283,8 +262,7 @@ pub fn certificates_from_pem_or_der(input: &[u8]) -> Result<Vec<Vec<u8>>, Profil
     if input.first() == Some(&0x30) {
         return Ok(vec![input.to_vec()]);
     }
-    let text = std::str::from_utf8(input)
-        .map_err(|_| ProfileError::Pem("neither DER nor PEM text".into()))?;
+    let text = std::str::from_utf8(input).map_err(|_| ProfileError::Pem("neither DER nor PEM text".into()))?;
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
@@ -296,8 +274,8 @@ pub fn certificates_from_pem_or_der(input: &[u8]) -> Result<Vec<Vec<u8>>, Profil
             .find("\n")
             .map(|i| end_marker + i + 1)
             .unwrap_or(block.len());
-        let (label, der) = pem_rfc7468::decode_vec(&block.as_bytes()[..end])
-            .map_err(|e| ProfileError::Pem(e.to_string()))?;
+        let (label, der) =
+            pem_rfc7468::decode_vec(&block.as_bytes()[..end]).map_err(|e| ProfileError::Pem(e.to_string()))?;
         if label == "CERTIFICATE" {
             out.push(der);
         }

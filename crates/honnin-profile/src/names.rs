@@ -124,11 +124,7 @@ pub fn ca_alt_name(hierarchy: Hierarchy) -> Result<Name, ProfileError> {
         rdn(oid::COUNTRY, "JP", true)?,
         rdn(oid::ORGANIZATION, "公的個人認証サービス", false)?,
         rdn(oid::ORGANIZATIONAL_UNIT, hierarchy.unit_ja(), false)?,
-        rdn(
-            oid::ORGANIZATIONAL_UNIT,
-            "地方公共団体情報システム機構",
-            false,
-        )?,
+        rdn(oid::ORGANIZATIONAL_UNIT, "地方公共団体情報システム機構", false)?,
     ]))
 }
 
@@ -158,11 +154,7 @@ pub fn crl_distribution_point(
 }
 
 /// Signing certificate subject: `C=JP, L=<prefecture>, L=<municipality>, CN=<issuance id>`.
-pub fn signing_subject(
-    prefecture: &str,
-    municipality: &str,
-    issuance_id: &str,
-) -> Result<Name, ProfileError> {
+pub fn signing_subject(prefecture: &str, municipality: &str, issuance_id: &str) -> Result<Name, ProfileError> {
     Ok(name(vec![
         rdn(oid::COUNTRY, "JP", true)?,
         rdn(oid::LOCALITY, prefecture, false)?,
@@ -192,13 +184,9 @@ pub fn attributes(name: &Name) -> Result<Vec<(Oid, String)>, ProfileError> {
     for rdn in name.0.iter() {
         for atv in rdn.0.iter() {
             let value = match atv.value.tag() {
-                Tag::PrintableString | Tag::Utf8String | Tag::Ia5String => {
-                    std::str::from_utf8(atv.value.value())
-                        .map_err(|_| {
-                            ProfileError::Malformed("a name attribute is not valid text".into())
-                        })?
-                        .to_owned()
-                }
+                Tag::PrintableString | Tag::Utf8String | Tag::Ia5String => std::str::from_utf8(atv.value.value())
+                    .map_err(|_| ProfileError::Malformed("a name attribute is not valid text".into()))?
+                    .to_owned(),
                 other => {
                     return Err(ProfileError::Malformed(format!(
                         "a name attribute has string type {other}"

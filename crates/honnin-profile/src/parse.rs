@@ -130,15 +130,12 @@ pub fn parse_end_entity(der: &[u8]) -> Result<EndEntity, ProfileError> {
     let subject = names::attributes(&tbs.subject)?;
     match hierarchy {
         Hierarchy::Signing => {
-            let [(c, country), (l1, prefecture), (l2, municipality), (cn, issuance_id)] =
-                subject.as_slice()
-            else {
+            let [(c, country), (l1, prefecture), (l2, municipality), (cn, issuance_id)] = subject.as_slice() else {
                 return Err(ProfileError::BadSubject(
                     "a signing certificate's subject is C, L, L, CN".into(),
                 ));
             };
-            if (*c, *l1, *l2, *cn) != (oid::COUNTRY, oid::LOCALITY, oid::LOCALITY, oid::COMMON_NAME)
-                || country != "JP"
+            if (*c, *l1, *l2, *cn) != (oid::COUNTRY, oid::LOCALITY, oid::LOCALITY, oid::COMMON_NAME) || country != "JP"
             {
                 return Err(ProfileError::BadSubject(
                     "a signing certificate's subject is C=JP, L, L, CN".into(),
@@ -169,10 +166,7 @@ pub fn parse_end_entity(der: &[u8]) -> Result<EndEntity, ProfileError> {
                     "an authentication certificate carries no personal data (SAN)".into(),
                 ));
             }
-            Ok(EndEntity::Authentication(AuthCertificate {
-                info,
-                id: id.clone(),
-            }))
+            Ok(EndEntity::Authentication(AuthCertificate { info, id: id.clone() }))
         }
     }
 }
@@ -184,14 +178,7 @@ pub(crate) fn check_common(cert: &Certificate) -> Result<(), ProfileError> {
         return Err(ProfileError::NotVersion3);
     }
     let alg = cert.signature_algorithm.oid;
-    if ![
-        oid::SHA256_WITH_RSA,
-        oid::SHA384_WITH_RSA,
-        oid::SHA512_WITH_RSA,
-    ]
-    .contains(&alg)
-        || tbs.signature.oid != alg
-    {
+    if ![oid::SHA256_WITH_RSA, oid::SHA384_WITH_RSA, oid::SHA512_WITH_RSA].contains(&alg) || tbs.signature.oid != alg {
         return Err(ProfileError::UnsupportedSignatureAlgorithm(alg.to_string()));
     }
     let spki = &tbs.subject_public_key_info;
@@ -215,9 +202,7 @@ pub(crate) fn check_common(cert: &Certificate) -> Result<(), ProfileError> {
             oid::EXT_EXTENDED_KEY_USAGE,
         ];
         if e.critical && !known.contains(&e.extn_id) {
-            return Err(ProfileError::UnknownCriticalExtension(
-                e.extn_id.to_string(),
-            ));
+            return Err(ProfileError::UnknownCriticalExtension(e.extn_id.to_string()));
         }
         let dup = tbs.extensions.as_deref().unwrap_or(&[])[..i]
             .iter()
@@ -260,8 +245,7 @@ pub(crate) fn key_usage(exts: &[Extension]) -> Result<Option<KeyUsage>, ProfileE
 }
 
 fn policy(exts: &[Extension]) -> Result<Oid, ProfileError> {
-    let ext = find(exts, oid::EXT_CERTIFICATE_POLICIES)
-        .ok_or(ProfileError::MissingExtension("certificatePolicies"))?;
+    let ext = find(exts, oid::EXT_CERTIFICATE_POLICIES).ok_or(ProfileError::MissingExtension("certificatePolicies"))?;
     let policies = CertificatePolicies::from_der(ext.extn_value.as_bytes())?;
     let jpki: Vec<Oid> = policies
         .0
@@ -296,17 +280,11 @@ pub(crate) fn subject_key_id(exts: &[Extension]) -> Result<Option<Vec<u8>>, Prof
         return Ok(None);
     };
     Ok(Some(
-        OctetString::from_der(ext.extn_value.as_bytes())?
-            .as_bytes()
-            .to_vec(),
+        OctetString::from_der(ext.extn_value.as_bytes())?.as_bytes().to_vec(),
     ))
 }
 
-fn crl_partition(
-    exts: &[Extension],
-    env: Environment,
-    h: Hierarchy,
-) -> Result<Option<CrlPartition>, ProfileError> {
+fn crl_partition(exts: &[Extension], env: Environment, h: Hierarchy) -> Result<Option<CrlPartition>, ProfileError> {
     let Some(ext) = find(exts, oid::EXT_CRL_DISTRIBUTION_POINTS) else {
         return Ok(None);
     };
@@ -316,12 +294,9 @@ fn crl_partition(
             for gn in names {
                 if let GeneralName::DirectoryName(n) = gn {
                     let attrs = names::attributes(n)?;
-                    if let [_, _, _, (_, dp_unit), (_, prefecture), (cn, municipality)] =
-                        attrs.as_slice()
-                    {
+                    if let [_, _, _, (_, dp_unit), (_, prefecture), (cn, municipality)] = attrs.as_slice() {
                         if dp_unit == names::CRL_DP_UNIT && *cn == oid::COMMON_NAME {
-                            let expected =
-                                names::crl_distribution_point(env, h, prefecture, municipality)?;
+                            let expected = names::crl_distribution_point(env, h, prefecture, municipality)?;
                             if &expected == n {
                                 return Ok(Some(CrlPartition {
                                     prefecture: prefecture.clone(),
@@ -340,8 +315,7 @@ fn crl_partition(
 }
 
 fn basic4_from_san(exts: &[Extension]) -> Result<Basic4, ProfileError> {
-    let ext = find(exts, oid::EXT_SUBJECT_ALT_NAME)
-        .ok_or(ProfileError::MissingExtension("subjectAltName"))?;
+    let ext = find(exts, oid::EXT_SUBJECT_ALT_NAME).ok_or(ProfileError::MissingExtension("subjectAltName"))?;
     let san = SubjectAltName::from_der(ext.extn_value.as_bytes())?;
     let mut values: [Option<String>; 6] = Default::default();
     for gn in &san.0 {
@@ -360,17 +334,10 @@ fn basic4_from_san(exts: &[Extension]) -> Result<Basic4, ProfileError> {
         let text = std::str::from_utf8(on.value.value())
             .map_err(|_| ProfileError::Malformed(format!("SAN {} is not UTF-8", on.type_id)))?;
         if values[slot].replace(text.to_owned()).is_some() {
-            return Err(ProfileError::Malformed(format!(
-                "SAN {} appears twice",
-                on.type_id
-            )));
+            return Err(ProfileError::Malformed(format!("SAN {} appears twice", on.type_id)));
         }
     }
-    let take = |i: usize, label: &'static str| {
-        values[i]
-            .clone()
-            .ok_or(ProfileError::MissingAttribute(label))
-    };
+    let take = |i: usize, label: &'static str| values[i].clone().ok_or(ProfileError::MissingAttribute(label));
     let name = take(0, "name (1.2.392.200149.8.5.5.1)")?;
     let birth = take(1, "birth date (1.2.392.200149.8.5.5.4)")?;
     let sex = take(2, "sex (1.2.392.200149.8.5.5.3)")?;

@@ -70,15 +70,8 @@ mod tests {
     #[test]
     fn codes_round_trip() {
         for code in 0..=6u8 {
-            assert_eq!(
-                RevocationReason::from_code(code).map(|r| r.code()),
-                Some(code)
-            );
+            assert_eq!(RevocationReason::from_code(code).map(|r| r.code()), Some(code));
         }
-        assert_eq!(
-            RevocationReason::from_code(7),
-            None,
-            "7 is unused in RFC 5280"
-        );
+        assert_eq!(RevocationReason::from_code(7), None, "7 is unused in RFC 5280");
     }
 }

@@ -24,6 +24,5 @@ pub fn to_x509_time(t: OffsetDateTime) -> Result<Time, ProfileError> {
 /// An X.509 `Time` as an instant.
 pub fn from_x509_time(t: &Time) -> Result<OffsetDateTime, ProfileError> {
     let secs = t.to_unix_duration().as_secs();
-    OffsetDateTime::from_unix_timestamp(secs as i64)
-        .map_err(|_| ProfileError::Malformed("time out of range".into()))
+    OffsetDateTime::from_unix_timestamp(secs as i64).map_err(|_| ProfileError::Malformed("time out of range".into()))
 }

@@ -2,14 +2,12 @@
 //! roots with J-LIS's real ones field for field, parse everything back, and refuse what is not JPKI.
 
 use der::{Decode, Encode, Tagged};
-use honnin_profile::build::{
-    build_auth, build_root, build_signing, EndEntitySpec, Issuer, RootSpec, SigningSpec,
-};
+use honnin_profile::build::{build_auth, build_root, build_signing, EndEntitySpec, Issuer, RootSpec, SigningSpec};
 use honnin_profile::names::attributes;
 use honnin_profile::trust::production_roots;
 use honnin_profile::{
-    find_issuer, parse_end_entity, Basic4, CaCertificate, EndEntity, Environment, Era, Hierarchy,
-    ProfileError, RsaKey, Serial, Sex,
+    find_issuer, parse_end_entity, Basic4, CaCertificate, EndEntity, Environment, Era, Hierarchy, ProfileError, RsaKey,
+    Serial, Sex,
 };
 use time::macros::{date, datetime};
 use x509_cert::Certificate;
@@ -50,16 +48,8 @@ fn real_root(h: Hierarchy) -> CaCertificate {
 fn production_roots_are_built_in_and_classified() {
     let roots = production_roots().expect("roots parse and self-verify");
     assert_eq!(roots.len(), 4);
-    assert!(roots
-        .iter()
-        .all(|r| r.environment == Environment::Production));
-    assert_eq!(
-        roots
-            .iter()
-            .filter(|r| r.hierarchy == Hierarchy::Signing)
-            .count(),
-        2
-    );
+    assert!(roots.iter().all(|r| r.environment == Environment::Production));
+    assert_eq!(roots.iter().filter(|r| r.hierarchy == Hierarchy::Signing).count(), 2);
     // Generations share one DN but not a key.
     assert_eq!(roots[0].subject, roots[1].subject);
     assert_ne!(roots[0].key_identifier, roots[1].key_identifier);
@@ -73,10 +63,7 @@ fn sandbox_roots_match_the_real_ones_field_for_field_but_o() {
         let ours_c = Certificate::from_der(&ours.der).expect("der");
         let real_c = Certificate::from_der(&real.der).expect("der");
         // DN: same attributes, same string types, in order; only O differs.
-        let (o, r) = (
-            &ours_c.tbs_certificate.subject,
-            &real_c.tbs_certificate.subject,
-        );
+        let (o, r) = (&ours_c.tbs_certificate.subject, &real_c.tbs_certificate.subject);
         assert_eq!(o.0.len(), r.0.len());
         for (a, b) in o.0.iter().zip(r.0.iter()) {
             let (a, b) = (&a.0.as_slice()[0], &b.0.as_slice()[0]);
@@ -92,11 +79,7 @@ fn sandbox_roots_match_the_real_ones_field_for_field_but_o() {
         // Extensions: same OIDs, order and criticality; same values except SKI and CRLDP's O.
         let oe = ours_c.tbs_certificate.extensions.as_deref().expect("exts");
         let re = real_c.tbs_certificate.extensions.as_deref().expect("exts");
-        let shape = |e: &[x509_cert::ext::Extension]| {
-            e.iter()
-                .map(|x| (x.extn_id, x.critical))
-                .collect::<Vec<_>>()
-        };
+        let shape = |e: &[x509_cert::ext::Extension]| e.iter().map(|x| (x.extn_id, x.critical)).collect::<Vec<_>>();
         assert_eq!(shape(oe), shape(re));
         for (a, b) in oe.iter().zip(re.iter()) {
             match a.extn_id {
@@ -107,10 +90,7 @@ fn sandbox_roots_match_the_real_ones_field_for_field_but_o() {
                     // The real CRLDP names the CA's own DN; ours names our own DN.
                     let dn = o.to_der().expect("der");
                     let bytes = a.extn_value.as_bytes();
-                    assert!(
-                        bytes.windows(dn.len()).any(|w| w == dn.as_slice()),
-                        "CRLDP = own DN"
-                    );
+                    assert!(bytes.windows(dn.len()).any(|w| w == dn.as_slice()), "CRLDP = own DN");
                 }
                 _ => assert_eq!(a.extn_value, b.extn_value, "extension {}", a.extn_id),
             }
@@ -183,8 +163,7 @@ fn signing_certificate_round_trip() {
     );
     assert!(exts[0].critical);
     assert_eq!(exts[0].extn_value.as_bytes(), [0x03, 0x02, 0x06, 0xC0]);
-    let san =
-        x509_cert::ext::pkix::SubjectAltName::from_der(exts[2].extn_value.as_bytes()).expect("san");
+    let san = x509_cert::ext::pkix::SubjectAltName::from_der(exts[2].extn_value.as_bytes()).expect("san");
     let order: Vec<String> = san
         .0
         .iter()
@@ -202,15 +181,11 @@ fn signing_certificate_round_trip() {
     let attrs = attributes(&cert.tbs_certificate.subject).expect("attrs");
     assert_eq!(attrs.len(), 4);
     assert_eq!(
-        cert.tbs_certificate.subject.0[0].0.as_slice()[0]
-            .value
-            .tag(),
+        cert.tbs_certificate.subject.0[0].0.as_slice()[0].value.tag(),
         der::Tag::PrintableString
     );
     assert_eq!(
-        cert.tbs_certificate.subject.0[1].0.as_slice()[0]
-            .value
-            .tag(),
+        cert.tbs_certificate.subject.0[1].0.as_slice()[0].value.tag(),
         der::Tag::Utf8String
     );
 }
@@ -242,8 +217,7 @@ fn auth_certificate_round_trip_has_no_personal_data() {
     let spec = SigningSpec {
         common: ee_spec(&holder),
         issuance_id: "x".into(),
-        basic4: Basic4::from_register("山田　花子", "東京都", date!(1990 - 01 - 02), Sex::Female)
-            .expect("attrs"),
+        basic4: Basic4::from_register("山田　花子", "東京都", date!(1990 - 01 - 02), Sex::Female).expect("attrs"),
     };
     assert!(matches!(
         build_signing(
@@ -313,8 +287,7 @@ fn non_jpki_certificates_are_refused_with_a_reason() {
     let spec = SigningSpec {
         common: ee_spec(&holder),
         issuance_id: "id".into(),
-        basic4: Basic4::from_register("山田　花子", "東京都", date!(1990 - 01 - 02), Sex::Female)
-            .expect("attrs"),
+        basic4: Basic4::from_register("山田　花子", "東京都", date!(1990 - 01 - 02), Sex::Female).expect("attrs"),
     };
     let ee = build_signing(
         &Issuer {

@@ -362,11 +362,7 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
                 println!("{}", resident.id);
             }
         }
-        AuthorityCommand::Resident(ResidentCommand::Show {
-            data,
-            resident,
-            json,
-        }) => {
+        AuthorityCommand::Resident(ResidentCommand::Show { data, resident, json }) => {
             let authority = Authority::open(&data.data).await?;
             let r = authority.resident(&resident).await?;
             if json {
@@ -461,9 +457,7 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
                 },
                 EventCommand::NameChange { name } => LifeEvent::NameChange { name },
                 EventCommand::SexChange { sex } => LifeEvent::SexChange { sex: sex.into() },
-                EventCommand::BirthDateCorrection { birth_date } => {
-                    LifeEvent::BirthDateCorrection { birth_date }
-                }
+                EventCommand::BirthDateCorrection { birth_date } => LifeEvent::BirthDateCorrection { birth_date },
                 EventCommand::Death => LifeEvent::Death,
                 EventCommand::Emigration => LifeEvent::Emigration,
                 EventCommand::CardLost => LifeEvent::CardLost,
@@ -493,9 +487,7 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
             pem,
         }) => {
             let authority = Authority::open(&data.data).await?;
-            let der = authority
-                .resident_certificate(&resident, which.into())
-                .await?;
+            let der = authority.resident_certificate(&resident, which.into()).await?;
             let bytes = if pem {
                 honnin_profile::to_pem(&der).into_bytes()
             } else {

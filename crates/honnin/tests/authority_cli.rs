@@ -14,7 +14,9 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Self {
-        let s = Sandbox { dir: tempfile::tempdir().expect("tempdir") };
+        let s = Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
         s.ok(&["authority", "init", "--data", &s.data()]);
         s
     }
@@ -32,12 +34,20 @@ impl Sandbox {
     }
 
     fn honnin(&self, args: &[&str]) -> Output {
-        Command::cargo_bin("honnin").expect("binary").args(args).output().expect("run honnin")
+        Command::cargo_bin("honnin")
+            .expect("binary")
+            .args(args)
+            .output()
+            .expect("run honnin")
     }
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.honnin(args);
-        assert!(out.status.success(), "honnin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "honnin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
@@ -52,9 +62,24 @@ impl Sandbox {
 
     fn add_resident(&self, name: &str, birth: &str) -> String {
         let json = self.ok(&[
-            "authority", "resident", "add", "--data", &self.data(), "--name", name, "--address",
-            "東京都清瀬市中里五丁目８４２番地", "--birth-date", birth, "--sex", "female", "--prefecture", "Tokyo-to",
-            "--municipality", "Kiyose-shi", "--json",
+            "authority",
+            "resident",
+            "add",
+            "--data",
+            &self.data(),
+            "--name",
+            name,
+            "--address",
+            "東京都清瀬市中里五丁目８４２番地",
+            "--birth-date",
+            birth,
+            "--sex",
+            "female",
+            "--prefecture",
+            "Tokyo-to",
+            "--municipality",
+            "Kiyose-shi",
+            "--json",
         ]);
         let v: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
         v["id"].as_str().expect("id").to_owned()
@@ -62,28 +87,72 @@ impl Sandbox {
 
     fn issue(&self, resident: &str, card: &str) -> serde_json::Value {
         let json = self.ok(&[
-            "authority", "card", "issue", "--data", &self.data(), "--resident", resident, "--out", &self.p(card),
-            "--auth-pin", "1234", "--sign-password", "ABC123", "--json",
+            "authority",
+            "card",
+            "issue",
+            "--data",
+            &self.data(),
+            "--resident",
+            resident,
+            "--out",
+            &self.p(card),
+            "--auth-pin",
+            "1234",
+            "--sign-password",
+            "ABC123",
+            "--json",
         ]);
         serde_json::from_str(&json).expect("JSON")
     }
 
     fn export(&self, resident: &str, which: &str) -> String {
         let out = self.p(&format!("{resident}-{which}.pem"));
-        self.ok(&["authority", "cert", "export", "--data", &self.data(), "--resident", resident, "--which", which, "--out", &out, "--pem"]);
+        self.ok(&[
+            "authority",
+            "cert",
+            "export",
+            "--data",
+            &self.data(),
+            "--resident",
+            resident,
+            "--which",
+            which,
+            "--out",
+            &out,
+            "--pem",
+        ]);
         out
     }
 
     fn ca(&self, which: &str) -> String {
         let out = self.p(&format!("{which}-ca.pem"));
-        self.ok(&["authority", "ca", "export", "--data", &self.data(), "--which", which, "--out", &out]);
+        self.ok(&[
+            "authority",
+            "ca",
+            "export",
+            "--data",
+            &self.data(),
+            "--which",
+            which,
+            "--out",
+            &out,
+        ]);
         out
     }
 
     /// The current CRL, as PEM for `openssl verify`.
     fn crl(&self, which: &str) -> String {
         let der = self.p(&format!("{which}.crl"));
-        self.ok(&["authority", "crl", "--data", &self.data(), "--which", which, "--out", &der]);
+        self.ok(&[
+            "authority",
+            "crl",
+            "--data",
+            &self.data(),
+            "--which",
+            which,
+            "--out",
+            &der,
+        ]);
         let pem = format!("{der}.pem");
         openssl(&["crl", "-inform", "DER", "-in", &der, "-out", &pem]);
         pem
@@ -98,7 +167,10 @@ impl Sandbox {
 }
 
 fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl").args(args).output().expect("openssl is installed (.ci/run installs it)");
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     text
@@ -115,7 +187,10 @@ fn crls_revoke_after_life_events_as_openssl_sees_them() {
     s.issue(&id, "card.json");
     let (sign, auth) = (s.export(&id, "sign"), s.export(&id, "auth"));
     let (sign_ca, auth_ca) = (s.ca("sign"), s.ca("auth"));
-    assert!(verify(&sign_ca, &s.crl("sign"), &sign).contains(": OK"), "fresh signing certificate verifies");
+    assert!(
+        verify(&sign_ca, &s.crl("sign"), &sign).contains(": OK"),
+        "fresh signing certificate verifies"
+    );
     assert!(verify(&auth_ca, &s.crl("auth"), &auth).contains(": OK"));
 
     s.event(&id, &["address-change", "--address", "東京都清瀬市上清戸一丁目１番地"]);
@@ -124,7 +199,10 @@ fn crls_revoke_after_life_events_as_openssl_sees_them() {
     assert!(result.contains("certificate revoked"), "{result}");
     assert!(openssl(&["crl", "-in", &crl, "-text", "-noout"]).contains("Affiliation Changed"));
     // The move leaves the auth certificate good.
-    assert!(verify(&auth_ca, &s.crl("auth"), &auth).contains(": OK"), "address change leaves auth good");
+    assert!(
+        verify(&auth_ca, &s.crl("auth"), &auth).contains(": OK"),
+        "address change leaves auth good"
+    );
 
     s.event(&id, &["death"]);
     let crl = s.crl("auth");
@@ -169,8 +247,24 @@ fn certificates_show_the_jpki_profile_in_openssl() {
     // The roots: extensions and DN as J-LIS's real ones, but for O=JPKI-TEST and the key identifier.
     let real_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../honnin-profile/trust/production");
     for (which, real) in [("sign", "jpki_sign_ca_2023.pem"), ("auth", "jpki_auth_ca_2023.pem")] {
-        let ours = openssl(&["x509", "-in", &s.ca(which), "-text", "-noout", "-certopt", "no_pubkey,no_sigdump,no_serial,no_validity"]);
-        let theirs = openssl(&["x509", "-in", real_dir.join(real).to_str().expect("path"), "-text", "-noout", "-certopt", "no_pubkey,no_sigdump,no_serial,no_validity"]);
+        let ours = openssl(&[
+            "x509",
+            "-in",
+            &s.ca(which),
+            "-text",
+            "-noout",
+            "-certopt",
+            "no_pubkey,no_sigdump,no_serial,no_validity",
+        ]);
+        let theirs = openssl(&[
+            "x509",
+            "-in",
+            real_dir.join(real).to_str().expect("path"),
+            "-text",
+            "-noout",
+            "-certopt",
+            "no_pubkey,no_sigdump,no_serial,no_validity",
+        ]);
         let normalise = |t: &str| {
             t.lines()
                 // Key identifiers (colon-separated hex) differ by construction.
@@ -179,7 +273,11 @@ fn certificates_show_the_jpki_profile_in_openssl() {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        assert_eq!(normalise(&ours), normalise(&theirs), "{which} root differs from J-LIS's");
+        assert_eq!(
+            normalise(&ours),
+            normalise(&theirs),
+            "{which} root differs from J-LIS's"
+        );
     }
 }
 
@@ -205,13 +303,30 @@ fn serve(s: &Sandbox) -> Server {
         .expect("spawn serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-    let base = line.trim().strip_prefix("listening on ").expect("listening line").to_owned();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
     Server { child, base }
 }
 
 fn ocsp(issuer: &str, cert: &str, url: &str, extra: &[&str]) -> String {
-    let mut args = vec!["ocsp", "-issuer", issuer, "-cert", cert, "-url", url, "-CAfile", issuer, "-resp_text"];
+    let mut args = vec![
+        "ocsp",
+        "-issuer",
+        issuer,
+        "-cert",
+        cert,
+        "-url",
+        url,
+        "-CAfile",
+        issuer,
+        "-resp_text",
+    ];
     args.extend(extra);
     openssl(&args)
 }
@@ -232,7 +347,10 @@ fn ocsp_answers_good_then_revoked_and_serve_sees_other_processes_at_once() {
         assert!(out.contains(": good"), "{out}");
         assert!(out.contains("OCSP Nonce"), "nonce echoed: {out}");
         let out = ocsp(issuer, cert, &url, &["-no_nonce"]);
-        assert!(out.contains("Response verify OK") && out.contains(": good"), "pre-signed path: {out}");
+        assert!(
+            out.contains("Response verify OK") && out.contains(": good"),
+            "pre-signed path: {out}"
+        );
     }
 
     // CRL over HTTP with conditional GET.
@@ -243,7 +361,11 @@ fn ocsp_answers_good_then_revoked_and_serve_sees_other_processes_at_once() {
     assert_eq!(first.headers()["content-type"], "application/pkix-crl");
     let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
     assert!(first.headers().contains_key("last-modified"));
-    let again = http.get(&crl_url).header("If-None-Match", &etag).send().expect("conditional GET");
+    let again = http
+        .get(&crl_url)
+        .header("If-None-Match", &etag)
+        .send()
+        .expect("conditional GET");
     assert_eq!(again.status(), 304);
 
     // Another process records the loss; the running server reflects it on the next request.
@@ -252,31 +374,83 @@ fn ocsp_answers_good_then_revoked_and_serve_sees_other_processes_at_once() {
         for extra in [&[][..], &["-no_nonce"][..]] {
             let out = ocsp(issuer, cert, &url, extra);
             assert!(out.contains("Response verify OK"), "{out}");
-            assert!(out.contains(": revoked") && out.contains("certificateHold"), "{extra:?}: {out}");
+            assert!(
+                out.contains(": revoked") && out.contains("certificateHold"),
+                "{extra:?}: {out}"
+            );
         }
     }
-    let changed = http.get(&crl_url).header("If-None-Match", &etag).send().expect("conditional GET");
+    let changed = http
+        .get(&crl_url)
+        .header("If-None-Match", &etag)
+        .send()
+        .expect("conditional GET");
     assert_eq!(changed.status(), 200, "a new CRL after the event");
     assert_ne!(changed.headers()["etag"].to_str().expect("etag"), etag);
     let der = changed.bytes().expect("body");
     std::fs::write(s.path("served.crl"), &der).expect("write");
-    assert!(openssl(&["crl", "-inform", "DER", "-in", &s.p("served.crl"), "-text", "-noout"]).contains("Certificate Hold"));
+    assert!(
+        openssl(&["crl", "-inform", "DER", "-in", &s.p("served.crl"), "-text", "-noout"]).contains("Certificate Hold")
+    );
 
     // RFC 6960 GET form: base64 of the DER request in the path.
     let req = s.p("req.der");
-    openssl(&["ocsp", "-issuer", &auth_ca, "-cert", &auth, "-no_nonce", "-reqout", &req]);
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        &auth_ca,
+        "-cert",
+        &auth,
+        "-no_nonce",
+        "-reqout",
+        &req,
+    ]);
     let b64 = base64_encode(&std::fs::read(&req).expect("request"));
-    let resp = http.get(format!("{url}/{}", b64.replace('/', "%2F").replace('+', "%2B").replace('=', "%3D"))).send().expect("GET ocsp");
+    let resp = http
+        .get(format!(
+            "{url}/{}",
+            b64.replace('/', "%2F").replace('+', "%2B").replace('=', "%3D")
+        ))
+        .send()
+        .expect("GET ocsp");
     assert_eq!(resp.headers()["content-type"], "application/ocsp-response");
     std::fs::write(s.path("resp.der"), resp.bytes().expect("body")).expect("write");
-    let out = openssl(&["ocsp", "-respin", &s.p("resp.der"), "-issuer", &auth_ca, "-cert", &auth, "-CAfile", &auth_ca]);
+    let out = openssl(&[
+        "ocsp",
+        "-respin",
+        &s.p("resp.der"),
+        "-issuer",
+        &auth_ca,
+        "-cert",
+        &auth,
+        "-CAfile",
+        &auth_ca,
+    ]);
     assert!(out.contains("Response verify OK") && out.contains(": revoked"), "{out}");
 
     // A certificate the authority never issued: unknown. A CA it does not run: unauthorized.
-    let out = openssl(&["ocsp", "-issuer", &auth_ca, "-serial", "0x0123456789", "-url", &url, "-CAfile", &auth_ca]);
+    let out = openssl(&[
+        "ocsp",
+        "-issuer",
+        &auth_ca,
+        "-serial",
+        "0x0123456789",
+        "-url",
+        &url,
+        "-CAfile",
+        &auth_ca,
+    ]);
     assert!(out.contains(": unknown"), "{out}");
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../honnin-profile/trust/production/jpki_auth_ca_2023.pem");
-    let out = openssl(&["ocsp", "-issuer", real.to_str().expect("path"), "-serial", "0x01", "-url", &url]);
+    let out = openssl(&[
+        "ocsp",
+        "-issuer",
+        real.to_str().expect("path"),
+        "-serial",
+        "0x01",
+        "-url",
+        &url,
+    ]);
     assert!(out.contains("unauthorized"), "{out}");
 }
 
@@ -301,29 +475,135 @@ fn base64_encode(bytes: &[u8]) -> String {
 fn bad_input_fails_with_one_sentence_and_writes_nothing() {
     let s = Sandbox::new();
     let data = s.data();
-    let err = s.fails(&["authority", "card", "issue", "--data", &data, "--resident", "99999999999", "--out", &s.p("x.card"), "--auth-pin", "1234"]);
+    let err = s.fails(&[
+        "authority",
+        "card",
+        "issue",
+        "--data",
+        &data,
+        "--resident",
+        "99999999999",
+        "--out",
+        &s.p("x.card"),
+        "--auth-pin",
+        "1234",
+    ]);
     assert!(err.contains("no resident with id 99999999999"), "{err}");
-    let err = s.honnin(&["authority", "resident", "add", "--data", &data, "--name", "A", "--address", "B", "--birth-date", "1990-13-01", "--sex", "male", "--prefecture", "P", "--municipality", "M"]);
+    let err = s.honnin(&[
+        "authority",
+        "resident",
+        "add",
+        "--data",
+        &data,
+        "--name",
+        "A",
+        "--address",
+        "B",
+        "--birth-date",
+        "1990-13-01",
+        "--sex",
+        "male",
+        "--prefecture",
+        "P",
+        "--municipality",
+        "M",
+    ]);
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("is not a date in the form YYYY-MM-DD"));
     let child = s.add_resident("子供　一郎", "2016-04-01");
-    let err = s.fails(&["authority", "card", "issue", "--data", &data, "--resident", &child, "--out", &s.p("child.card"), "--auth-pin", "1234", "--sign-password", "ABC123"]);
-    assert!(err.contains("a signing certificate is issued only from age 15"), "{err}");
-    let err = s.fails(&["authority", "card", "issue", "--data", &data, "--resident", &child, "--out", &s.p("child.card"), "--auth-pin", "12345"]);
+    let err = s.fails(&[
+        "authority",
+        "card",
+        "issue",
+        "--data",
+        &data,
+        "--resident",
+        &child,
+        "--out",
+        &s.p("child.card"),
+        "--auth-pin",
+        "1234",
+        "--sign-password",
+        "ABC123",
+    ]);
+    assert!(
+        err.contains("a signing certificate is issued only from age 15"),
+        "{err}"
+    );
+    let err = s.fails(&[
+        "authority",
+        "card",
+        "issue",
+        "--data",
+        &data,
+        "--resident",
+        &child,
+        "--out",
+        &s.p("child.card"),
+        "--auth-pin",
+        "12345",
+    ]);
     assert!(err.contains("exactly 4 digits"), "{err}");
     let adult = s.add_resident("大人　花子", "1980-01-01");
-    let err = s.fails(&["authority", "card", "issue", "--data", &data, "--resident", &adult, "--out", &s.p("a.card"), "--auth-pin", "1234", "--sign-password", "short"]);
+    let err = s.fails(&[
+        "authority",
+        "card",
+        "issue",
+        "--data",
+        &data,
+        "--resident",
+        &adult,
+        "--out",
+        &s.p("a.card"),
+        "--auth-pin",
+        "1234",
+        "--sign-password",
+        "short",
+    ]);
     assert!(err.contains("6–16 characters"), "{err}");
-    assert!(!s.path("child.card").exists() && !s.path("a.card").exists() && !s.path("x.card").exists(), "no card file written");
+    assert!(
+        !s.path("child.card").exists() && !s.path("a.card").exists() && !s.path("x.card").exists(),
+        "no card file written"
+    );
     // Nothing was half-recorded: the refused issues left no certificate behind.
-    let err = s.fails(&["authority", "cert", "export", "--data", &data, "--resident", &adult, "--which", "auth", "--out", &s.p("a.pem")]);
+    let err = s.fails(&[
+        "authority",
+        "cert",
+        "export",
+        "--data",
+        &data,
+        "--resident",
+        &adult,
+        "--which",
+        "auth",
+        "--out",
+        &s.p("a.pem"),
+    ]);
     assert!(err.contains("has no authentication certificate"), "{err}");
     // Corrupt and missing data directories.
     std::fs::create_dir_all(s.path("junk")).expect("mkdir");
     std::fs::write(s.path("junk/authority.sqlite"), "garbage").expect("write");
-    let err = s.fails(&["authority", "crl", "--data", &s.p("junk"), "--which", "sign", "--out", &s.p("c.crl")]);
+    let err = s.fails(&[
+        "authority",
+        "crl",
+        "--data",
+        &s.p("junk"),
+        "--which",
+        "sign",
+        "--out",
+        &s.p("c.crl"),
+    ]);
     assert!(err.contains("is damaged"), "{err}");
-    let err = s.fails(&["authority", "crl", "--data", &s.p("missing"), "--which", "sign", "--out", &s.p("c.crl")]);
+    let err = s.fails(&[
+        "authority",
+        "crl",
+        "--data",
+        &s.p("missing"),
+        "--which",
+        "sign",
+        "--out",
+        &s.p("c.crl"),
+    ]);
     assert!(err.contains("is not an authority data directory"), "{err}");
     let err = s.fails(&["authority", "init", "--data", &data]);
     assert!(err.contains("already holds an authority"), "{err}");
