@@ -475,21 +475,59 @@ fn base64_encode(bytes: &[u8]) -> String {
 fn bad_input_fails_with_one_sentence_and_writes_nothing() {
     let s = Sandbox::new();
     let data = s.data();
+    // `card issue` that must fail: (resident, card file, auth PIN, signing password) → stderr.
+    let refuse_issue = |resident: &str, card: &str, pin: &str, password: Option<&str>| {
+        let out = s.p(card);
+        let mut args = vec![
+            "authority",
+            "card",
+            "issue",
+            "--data",
+            &data,
+            "--resident",
+            resident,
+            "--out",
+            &out,
+        ];
+        args.extend(["--auth-pin", pin]);
+        if let Some(p) = password {
+            args.extend(["--sign-password", p]);
+        }
+        s.fails(&args)
+    };
+    let err = refuse_issue("99999999999", "x.card", "1234", None);
+    assert!(err.contains("no resident with id 99999999999"), "{err}");
+    let child = s.add_resident("子供　一郎", "2016-04-01");
+    let err = refuse_issue(&child, "child.card", "1234", Some("ABC123"));
+    assert!(
+        err.contains("a signing certificate is issued only from age 15"),
+        "{err}"
+    );
+    let err = refuse_issue(&child, "child.card", "12345", None);
+    assert!(err.contains("exactly 4 digits"), "{err}");
+    let adult = s.add_resident("大人　花子", "1980-01-01");
+    let err = refuse_issue(&adult, "a.card", "1234", Some("short"));
+    assert!(err.contains("6–16 characters"), "{err}");
+    for card in ["child.card", "a.card", "x.card"] {
+        assert!(!s.path(card).exists(), "no card file written for a refused issue");
+    }
+    // Nothing was half-recorded: the refused issues left no certificate behind.
     let err = s.fails(&[
         "authority",
-        "card",
-        "issue",
+        "cert",
+        "export",
         "--data",
         &data,
         "--resident",
-        "99999999999",
+        &adult,
+        "--which",
+        "auth",
         "--out",
-        &s.p("x.card"),
-        "--auth-pin",
-        "1234",
+        &s.p("a.pem"),
     ]);
-    assert!(err.contains("no resident with id 99999999999"), "{err}");
-    let err = s.honnin(&[
+    assert!(err.contains("has no authentication certificate"), "{err}");
+
+    let bad_date = s.honnin(&[
         "authority",
         "resident",
         "add",
@@ -508,102 +546,27 @@ fn bad_input_fails_with_one_sentence_and_writes_nothing() {
         "--municipality",
         "M",
     ]);
-    assert!(!err.status.success());
-    assert!(String::from_utf8_lossy(&err.stderr).contains("is not a date in the form YYYY-MM-DD"));
-    let child = s.add_resident("子供　一郎", "2016-04-01");
-    let err = s.fails(&[
-        "authority",
-        "card",
-        "issue",
-        "--data",
-        &data,
-        "--resident",
-        &child,
-        "--out",
-        &s.p("child.card"),
-        "--auth-pin",
-        "1234",
-        "--sign-password",
-        "ABC123",
-    ]);
-    assert!(
-        err.contains("a signing certificate is issued only from age 15"),
-        "{err}"
-    );
-    let err = s.fails(&[
-        "authority",
-        "card",
-        "issue",
-        "--data",
-        &data,
-        "--resident",
-        &child,
-        "--out",
-        &s.p("child.card"),
-        "--auth-pin",
-        "12345",
-    ]);
-    assert!(err.contains("exactly 4 digits"), "{err}");
-    let adult = s.add_resident("大人　花子", "1980-01-01");
-    let err = s.fails(&[
-        "authority",
-        "card",
-        "issue",
-        "--data",
-        &data,
-        "--resident",
-        &adult,
-        "--out",
-        &s.p("a.card"),
-        "--auth-pin",
-        "1234",
-        "--sign-password",
-        "short",
-    ]);
-    assert!(err.contains("6–16 characters"), "{err}");
-    assert!(
-        !s.path("child.card").exists() && !s.path("a.card").exists() && !s.path("x.card").exists(),
-        "no card file written"
-    );
-    // Nothing was half-recorded: the refused issues left no certificate behind.
-    let err = s.fails(&[
-        "authority",
-        "cert",
-        "export",
-        "--data",
-        &data,
-        "--resident",
-        &adult,
-        "--which",
-        "auth",
-        "--out",
-        &s.p("a.pem"),
-    ]);
-    assert!(err.contains("has no authentication certificate"), "{err}");
-    // Corrupt and missing data directories.
+    assert!(!bad_date.status.success());
+    assert!(String::from_utf8_lossy(&bad_date.stderr).contains("is not a date in the form YYYY-MM-DD"));
+
+    // Corrupt, missing and already-initialised data directories.
     std::fs::create_dir_all(s.path("junk")).expect("mkdir");
     std::fs::write(s.path("junk/authority.sqlite"), "garbage").expect("write");
-    let err = s.fails(&[
-        "authority",
-        "crl",
-        "--data",
-        &s.p("junk"),
-        "--which",
-        "sign",
-        "--out",
-        &s.p("c.crl"),
-    ]);
+    let crl_from = |dir: &str| {
+        s.fails(&[
+            "authority",
+            "crl",
+            "--data",
+            dir,
+            "--which",
+            "sign",
+            "--out",
+            &s.p("c.crl"),
+        ])
+    };
+    let err = crl_from(&s.p("junk"));
     assert!(err.contains("is damaged"), "{err}");
-    let err = s.fails(&[
-        "authority",
-        "crl",
-        "--data",
-        &s.p("missing"),
-        "--which",
-        "sign",
-        "--out",
-        &s.p("c.crl"),
-    ]);
+    let err = crl_from(&s.p("missing"));
     assert!(err.contains("is not an authority data directory"), "{err}");
     let err = s.fails(&["authority", "init", "--data", &data]);
     assert!(err.contains("already holds an authority"), "{err}");
