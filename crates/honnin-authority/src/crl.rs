@@ -5,13 +5,14 @@
 //! memory and time of writing the DER straight into one exactly-sized buffer (see `bench/`).
 
 use der::Encode;
+use honnin_profile::build::Issuer;
 use honnin_profile::key::sha256_with_rsa;
 use honnin_profile::{to_x509_time, Hierarchy, RevocationReason};
 use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::store::{meta_i64, revision};
-use crate::{Authority, AuthorityError, CaMaterial};
+use crate::{Authority, AuthorityError};
 
 /// One revoked certificate on a CRL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +121,7 @@ fn entry_content_len(e: &CrlEntry) -> usize {
 }
 
 /// Builds and signs a CRL. `entries` should be sorted by serial (lookups and diffs rely on it).
-pub fn encode_crl(ca: &CaMaterial, header: &CrlHeader, entries: &[CrlEntry]) -> Result<Vec<u8>, AuthorityError> {
+pub fn encode_crl(ca: &Issuer<'_>, header: &CrlHeader, entries: &[CrlEntry]) -> Result<Vec<u8>, AuthorityError> {
     let issuer = ca.certificate.subject.to_der()?;
     let algorithm = sha256_with_rsa().to_der()?;
     let this_update = to_x509_time(header.this_update)?.to_der()?;
@@ -354,7 +355,14 @@ impl Authority {
             this_update: OffsetDateTime::from_unix_timestamp(this).unwrap_or(now),
             next_update: OffsetDateTime::from_unix_timestamp(this + cadence).unwrap_or(now),
         };
-        let der = encode_crl(&ca, &header, &entries)?;
+        let der = encode_crl(
+            &Issuer {
+                certificate: &ca.certificate,
+                key: &ca.key,
+            },
+            &header,
+            &entries,
+        )?;
         sqlx::query(
             "INSERT INTO crls (hierarchy, number, this_update, next_update, revision, der) VALUES (?, ?, ?, ?, ?, ?)",
         )

@@ -7,6 +7,7 @@ use honnin_profile::build::{build_auth, build_signing, EndEntitySpec, Issuer, Si
 use honnin_profile::dates::{
     age_on, certificate_expiry, end_of_day_jst, jst_date, CardTermRule, SIGNING_CERTIFICATE_MIN_AGE,
 };
+use honnin_profile::names::signing_issuance_id;
 use honnin_profile::{Hierarchy, RevocationReason, RsaKey, Serial, Sex};
 use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
@@ -134,27 +135,16 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// The subject CN of a signing certificate: the request time (JST) `YYYYMMDDhhmmss`, a 5-digit
-/// sequence number and a 9-character counter (受付窓口) identifier.
-fn issuance_id(now: OffsetDateTime, sequence: i64, municipality: &str) -> String {
-    let j = now.to_offset(honnin_profile::dates::JST);
-    let counter: String = municipality
+/// The 9-character counter identifier of the sandbox's issuing desk in a municipality.
+fn counter_id(municipality: &str) -> String {
+    municipality
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
         .chain(std::iter::repeat('0'))
         .take(6)
-        .collect();
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}{:05}{counter}001",
-        j.year(),
-        j.month() as u8,
-        j.day(),
-        j.hour(),
-        j.minute(),
-        j.second(),
-        sequence % 100_000
-    )
+        .chain("001".chars())
+        .collect()
 }
 
 /// ISO 5218 sex digit, as the 券面事項入力補助AP stores it.
@@ -267,7 +257,7 @@ async fn issue_certificate(
                 .await?;
             let spec = SigningSpec {
                 common: spec,
-                issuance_id: issuance_id(now, sequence + 1, &resident.municipality),
+                issuance_id: signing_issuance_id(now, (sequence + 1) as u64, &counter_id(&resident.municipality)),
                 basic4: resident.basic4()?,
             };
             build_signing(&issuer, &spec)?

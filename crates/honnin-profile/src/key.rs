@@ -38,6 +38,12 @@ impl RsaKey {
         Ok(der.as_ref().to_vec())
     }
 
+    /// The private key as a PEM `PRIVATE KEY` block (PKCS#8), for tools such as `openssl`.
+    pub fn to_pkcs8_pem(&self) -> Result<String, ProfileError> {
+        pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, &self.to_pkcs8()?)
+            .map_err(|_| ProfileError::Crypto("PEM encoding failed"))
+    }
+
     /// The public key as PKCS#1 `RSAPublicKey` DER.
     pub fn public_key_pkcs1(&self) -> &[u8] {
         self.pair.public_key().as_ref()

@@ -163,6 +163,23 @@ pub fn signing_subject(prefecture: &str, municipality: &str, issuance_id: &str) 
     ]))
 }
 
+/// The subject CN of a signing certificate (発行番号の元): the request time in JST as
+/// `YYYYMMDDhhmmss`, a 5-digit sequence number and a 9-character counter (受付窓口) identifier.
+pub fn signing_issuance_id(requested_at: time::OffsetDateTime, sequence: u64, counter: &str) -> String {
+    let j = requested_at.to_offset(crate::dates::JST);
+    let counter: String = counter.chars().chain(std::iter::repeat('0')).take(9).collect();
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}{:05}{counter}",
+        j.year(),
+        j.month() as u8,
+        j.day(),
+        j.hour(),
+        j.minute(),
+        j.second(),
+        sequence % 100_000
+    )
+}
+
 /// User-authentication certificate subject: `C=JP, CN=<id>`.
 pub fn auth_subject(id: &str) -> Result<Name, ProfileError> {
     Ok(name(vec![
