@@ -20,4 +20,6 @@ if ! command -v ab >/dev/null 2>&1; then
 fi
 
 cargo build --release -p honnin -p honnin-bench
-exec "$root/target/release/authority-bench" --honnin "$root/target/release/honnin" "$@"
+# authority-bench finds honnin beside itself in the target directory.
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+exec "$target_dir/release/authority-bench" "$@"

@@ -7,18 +7,41 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use honnin_authority::crl::{encode_crl, CrlEntry, CrlHeader};
 use honnin_authority::CaMaterial;
+use honnin_profile::build::Issuer;
 use honnin_profile::RevocationReason;
 use time::OffsetDateTime;
 
 use crate::openssl_ca::OpensslCa;
 use crate::tools::{self, progress, read, timed, write, TextFile, Tools};
+use crate::Args;
 
 pub struct CrlBench {
     pub entries: usize,
-    pub honnin: Duration,
-    pub openssl: Duration,
+    /// The time of each round, in order.
+    pub honnin: Vec<Duration>,
+    pub openssl: Vec<Duration>,
     pub honnin_bytes: usize,
     pub openssl_bytes: usize,
+}
+
+impl CrlBench {
+    pub fn honnin_median(&self) -> Duration {
+        median(&self.honnin)
+    }
+
+    pub fn openssl_median(&self) -> Duration {
+        median(&self.openssl)
+    }
+}
+
+fn median(times: &[Duration]) -> Duration {
+    let mut t = times.to_vec();
+    t.sort();
+    match t.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => t[n / 2],
+        n => (t[n / 2 - 1] + t[n / 2]) / 2,
+    }
 }
 
 /// A small deterministic generator (SplitMix64), so every run revokes the same kind of entries.
@@ -105,13 +128,8 @@ fn verify(tools: &Tools, ca_pem: &Path, crl: &Path, inform: &str, who: &str) -> 
     Ok(())
 }
 
-pub fn run(
-    tools: &Tools,
-    ca: &CaMaterial,
-    work: &Path,
-    n: usize,
-    now: OffsetDateTime,
-) -> Result<CrlBench> {
+pub fn run(tools: &Tools, ca: &CaMaterial, work: &Path, args: &Args, now: OffsetDateTime) -> Result<CrlBench> {
+    let (n, rounds) = (args.crl_entries, args.crl_rounds);
     progress(&format!("CRL: generating {n} revoked entries (untimed)"));
     let entries = entries(n, now);
     let this_update = now.replace_nanosecond(0)?;
@@ -121,10 +139,21 @@ pub fn run(
         next_update: this_update + time::Duration::hours(24),
     };
 
-    progress(&format!("CRL: honnin encode_crl, {n} entries"));
-    let start = Instant::now();
-    let der = encode_crl(ca, &header, &entries)?;
-    let honnin = start.elapsed();
+    let mut honnin = Vec::with_capacity(rounds);
+    let mut der = Vec::new();
+    for round in 1..=rounds {
+        progress(&format!("CRL: honnin encode_crl, {n} entries, round {round}/{rounds}"));
+        let start = Instant::now();
+        der = encode_crl(
+            &Issuer {
+                certificate: &ca.certificate,
+                key: &ca.key,
+            },
+            &header,
+            &entries,
+        )?;
+        honnin.push(start.elapsed());
+    }
 
     let dir = work.join("openssl-crl");
     let ossl = OpensslCa::create(&dir, ca, 1, "")?;
@@ -148,16 +177,20 @@ pub fn run(
     index.finish()?;
     drop(entries);
 
-    progress(&format!("CRL: openssl ca -gencrl, {n} entries"));
-    let (openssl, _) = timed(
-        tools
-            .openssl()
-            .current_dir(&dir)
-            .args(["ca", "-gencrl", "-config"])
-            .arg(&ossl.config)
-            .args(["-out", "crl.pem"]),
-        "openssl ca -gencrl",
-    )?;
+    let mut openssl = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        progress(&format!("CRL: openssl ca -gencrl, {n} entries, round {round}/{rounds}"));
+        let (elapsed, _) = timed(
+            tools
+                .openssl()
+                .current_dir(&dir)
+                .args(["ca", "-gencrl", "-config"])
+                .arg(&ossl.config)
+                .args(["-out", "crl.pem"]),
+            "openssl ca -gencrl",
+        )?;
+        openssl.push(elapsed);
+    }
 
     // Sanity (untimed): both CRLs parse and verify under the CA; compare DER sizes.
     let honnin_file = dir.join("honnin-crl.der");

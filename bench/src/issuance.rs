@@ -46,22 +46,6 @@ impl Issuance {
     }
 }
 
-/// The subject CN of a signing certificate, shaped like the authority's: request time (JST),
-/// 5-digit sequence number, counter identifier.
-fn issuance_id(now: OffsetDateTime, sequence: usize) -> String {
-    let j = now.to_offset(honnin_profile::dates::JST);
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}{:05}KIYOSE001",
-        j.year(),
-        j.month() as u8,
-        j.day(),
-        j.hour(),
-        j.minute(),
-        j.second(),
-        sequence % 100_000
-    )
-}
-
 fn csr(key: &RsaKey, subject: x509_cert::name::Name) -> Result<Vec<u8>> {
     let info = CertReqInfo {
         version: Version::V1,
@@ -95,17 +79,12 @@ fn extensions_config(cert_der: &[u8]) -> Result<String> {
             hex::encode_upper(ext.extn_value.as_bytes())
         )?;
     }
-    out.push_str("authorityKeyIdentifier = keyid:always\n");
+    // OpenSSL 3 adds a subjectKeyIdentifier unless told not to; JPKI end entities have none.
+    out.push_str("subjectKeyIdentifier = none\nauthorityKeyIdentifier = keyid:always\n");
     Ok(out)
 }
 
-pub fn run(
-    tools: &Tools,
-    ca: &CaMaterial,
-    work: &Path,
-    args: &Args,
-    now: OffsetDateTime,
-) -> Result<Issuance> {
+pub fn run(tools: &Tools, ca: &CaMaterial, work: &Path, args: &Args, now: OffsetDateTime) -> Result<Issuance> {
     let n = args.certs;
     let key_count = args.holder_keys.clamp(1, n);
     progress(&format!(
@@ -132,7 +111,7 @@ pub fn run(
                 prefecture: PREFECTURE.into(),
                 municipality: MUNICIPALITY.into(),
             },
-            issuance_id: issuance_id(now, i + 1),
+            issuance_id: names::signing_issuance_id(now, (i + 1) as u64, "KIYOSE001"),
             basic4: basic4.clone(),
         })
         .collect();
@@ -186,21 +165,25 @@ pub fn run(
         openssl += elapsed;
     }
 
-    // Sanity (untimed): openssl issued N certificates and both sides' first one verifies.
-    let mut openssl_certs = Vec::with_capacity(n);
-    for batch in 0..csr_files.chunks(CSRS_PER_RUN).len() {
-        let text = String::from_utf8(read(&dir.join(format!("certs-{batch}.pem")))?)
-            .context("openssl ca wrote a non-UTF-8 PEM file")?;
-        openssl_certs.extend(pem_blocks(&text, "CERTIFICATE")?);
+    // Sanity (untimed): openssl issued N certificates and both sides' first one verifies. `openssl
+    // ca -out` keeps only the last certificate of a multi-CSR run (OpenSSL 3.0), so read each one
+    // from new_certs_dir, where openssl ca files them as <SERIAL>.pem.
+    let mut openssl_total = 0;
+    let mut openssl_first = Vec::new();
+    for i in 0..n {
+        let file = dir.join(format!("newcerts/{:016X}.pem", FIRST_SERIAL + i as u64));
+        let text = String::from_utf8(read(&file)?).with_context(|| format!("{} is not PEM text", file.display()))?;
+        let mut blocks = pem_blocks(&text, "CERTIFICATE")?;
+        let (Some(der), true) = (blocks.pop(), blocks.is_empty()) else {
+            bail!("{} does not hold exactly one certificate", file.display());
+        };
+        openssl_total += der.len();
+        if i == 0 {
+            openssl_first = der;
+        }
     }
-    if openssl_certs.len() != n {
-        bail!(
-            "openssl ca issued {} certificates, expected {n}",
-            openssl_certs.len()
-        );
-    }
-    let openssl_bytes = openssl_certs.iter().map(Vec::len).sum::<usize>() / n;
-    for (who, der) in [("honnin", &certs[0]), ("openssl", &openssl_certs[0])] {
+    let openssl_bytes = openssl_total / n;
+    for (who, der) in [("honnin", &certs[0]), ("openssl", &openssl_first)] {
         let file = dir.join(format!("first-{who}.pem"));
         write(&file, pem("CERTIFICATE", der)?)?;
         tools::run(

@@ -10,7 +10,8 @@
 //!    `openssl ocsp -index` responder), both loaded by `ab` without keep-alive.
 //!
 //! Both sides use the same CA certificate and key (the authority's own), the same holder keys and
-//! the same revoked entries, so the outputs are the same shape and nearly the same size.
+//! the same revoked entries, so both produce the same structures: the certificates, CRLs and OCSP
+//! responses differ only in signatures and times, and are the same size.
 
 mod crl;
 mod issuance;
@@ -43,9 +44,15 @@ pub struct Args {
     /// Revoked entries on the CRL.
     #[arg(long, default_value_t = 1_000_000)]
     crl_entries: usize,
-    /// OCSP requests per `ab` load (four loads: two responders, with and without nonce).
+    /// Times each side builds the CRL; the median counts.
+    #[arg(long, default_value_t = 3)]
+    crl_rounds: usize,
+    /// OCSP requests per `ab` load (per round: two responders, with and without nonce).
     #[arg(long, default_value_t = 2000)]
     ocsp_requests: usize,
+    /// `ab` loads of each kind against each responder; the median counts.
+    #[arg(long, default_value_t = 3)]
+    ocsp_rounds: usize,
     /// Concurrent `ab` clients.
     #[arg(long, default_value_t = 2)]
     ocsp_concurrency: usize,
@@ -79,8 +86,13 @@ struct Row {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if args.certs == 0 || args.crl_entries == 0 || args.ocsp_requests == 0 {
-        bail!("--certs, --crl-entries and --ocsp-requests must be at least 1");
+    if args.certs == 0
+        || args.crl_entries == 0
+        || args.ocsp_requests == 0
+        || args.ocsp_rounds == 0
+        || args.crl_rounds == 0
+    {
+        bail!("--certs, --crl-entries, --crl-rounds, --ocsp-requests and --ocsp-rounds must be at least 1");
     }
     if args.ocsp_concurrency == 0 || args.ocsp_concurrency > args.ocsp_requests {
         bail!("--ocsp-concurrency must be between 1 and --ocsp-requests");
@@ -96,8 +108,7 @@ fn main() -> Result<()> {
     let temp;
     let work = match &args.work_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             dir.clone()
         }
         None => {
@@ -117,10 +128,13 @@ fn main() -> Result<()> {
     println!("  honnin:   {}", tools.honnin.display());
     println!("  work dir: {}", work.display());
     println!(
-        "  params:   --certs {} --crl-entries {} --ocsp-requests {} --ocsp-concurrency {} --openssl-ocsp-multi {}",
+        "  params:   --certs {} --crl-entries {} --crl-rounds {} --ocsp-requests {} --ocsp-rounds {} --ocsp-concurrency {} \
+         --openssl-ocsp-multi {}",
         args.certs,
         args.crl_entries,
+        args.crl_rounds,
         args.ocsp_requests,
+        args.ocsp_rounds,
         args.ocsp_concurrency,
         args.openssl_ocsp_multi
     );
@@ -142,10 +156,7 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
 
     let issued = issuance::run(&tools, &signing_ca, &work, &args, started)?;
-    println!(
-        "issuance ({} signing certificates, one thread):",
-        issued.count
-    );
+    println!("issuance ({} signing certificates, one thread):", issued.count);
     println!(
         "  honnin  build_signing     {:>10.1} certs/s  ({:.3} s, {} B/cert)",
         issued.honnin_rate(),
@@ -167,24 +178,35 @@ fn main() -> Result<()> {
         better: "higher",
     });
 
-    let crl = crl::run(&tools, &signing_ca, &work, args.crl_entries, started)?;
-    println!("CRL ({} revoked entries, signed):", crl.entries);
+    let crl = crl::run(&tools, &signing_ca, &work, &args, started)?;
+    let times = |t: &[Duration]| {
+        t.iter()
+            .map(|d| format!("{:.3}", secs(*d)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     println!(
-        "  honnin  encode_crl        {:>10.3} s  {:>12} bytes DER",
-        secs(crl.honnin),
-        crl.honnin_bytes
+        "CRL ({} revoked entries, signed; median of {} rounds [each round]):",
+        crl.entries, args.crl_rounds
     );
     println!(
-        "  openssl ca -gencrl        {:>10.3} s  {:>12} bytes DER",
-        secs(crl.openssl),
-        crl.openssl_bytes
+        "  honnin  encode_crl        {:>10.3} s  {:>12} bytes DER  [{}]",
+        secs(crl.honnin_median()),
+        crl.honnin_bytes,
+        times(&crl.honnin)
+    );
+    println!(
+        "  openssl ca -gencrl        {:>10.3} s  {:>12} bytes DER  [{}]",
+        secs(crl.openssl_median()),
+        crl.openssl_bytes,
+        times(&crl.openssl)
     );
     println!();
     rows.push(Row {
         measure: format!("CRL, {} entries (s)", crl.entries),
-        honnin: format!("{:.3}", secs(crl.honnin)),
-        openssl: format!("{:.3}", secs(crl.openssl)),
-        ratio: secs(crl.openssl) / secs(crl.honnin),
+        honnin: format!("{:.3}", secs(crl.honnin_median())),
+        openssl: format!("{:.3}", secs(crl.openssl_median())),
+        ratio: secs(crl.openssl_median()) / secs(crl.honnin_median()),
         better: "lower",
     });
     rows.push(Row {
@@ -197,16 +219,20 @@ fn main() -> Result<()> {
 
     let ocsp = ocsp::run(&tools, &runtime, authority, &work, &args, started)?;
     println!(
-        "OCSP (ab -n {} -c {}, no keep-alive, one certificate, good):",
-        args.ocsp_requests, args.ocsp_concurrency
+        "OCSP (ab -n {} -c {}, no keep-alive, one good certificate; median of {} rounds [each round]):",
+        args.ocsp_requests, args.ocsp_concurrency, args.ocsp_rounds
     );
+    let rounds = |l: &ocsp::Load| l.rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" ");
     for (label, h, o) in [
         ("with nonce", &ocsp.honnin_nonce, &ocsp.openssl_nonce),
         ("without nonce", &ocsp.honnin_plain, &ocsp.openssl_plain),
     ] {
         println!(
-            "  {label:<14} honnin {:>9.1} req/s   openssl {:>9.1} req/s",
-            h.rate, o.rate
+            "  {label:<14} honnin {:>9.1} req/s [{}]   openssl {:>9.1} req/s [{}]",
+            h.rate,
+            rounds(h),
+            o.rate,
+            rounds(o)
         );
         rows.push(Row {
             measure: format!("OCSP {label} (req/s)"),
@@ -218,10 +244,7 @@ fn main() -> Result<()> {
     }
     println!(
         "  response bytes: honnin {} (nonce) / {} (no nonce), openssl {} / {}",
-        ocsp.honnin_nonce.bytes,
-        ocsp.honnin_plain.bytes,
-        ocsp.openssl_nonce.bytes,
-        ocsp.openssl_plain.bytes
+        ocsp.honnin_nonce.bytes, ocsp.honnin_plain.bytes, ocsp.openssl_nonce.bytes, ocsp.openssl_plain.bytes
     );
     println!();
 

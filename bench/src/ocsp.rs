@@ -14,14 +14,33 @@ use honnin_profile::{Hierarchy, Sex};
 use time::OffsetDateTime;
 use tokio::runtime::Runtime;
 
-use crate::tools::{self, free_port, pem, progress, read, write, Server, TextFile, Tools};
+use crate::tools::{self, pem, progress, read, write, Server, TextFile, Tools};
 use crate::Args;
 
-/// One `ab` load.
+/// `--ocsp-rounds` `ab` loads of one kind against one responder.
 pub struct Load {
+    /// Requests per second of each round, in order.
+    pub rates: Vec<f64>,
+    /// Their median: a 2-core machine running `ab` beside the server is noisy.
     pub rate: f64,
     /// Size of one response (ab's "Document Length").
     pub bytes: usize,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// One round's figures from `ab`'s report.
+struct Round {
+    rate: f64,
+    bytes: usize,
 }
 
 pub struct OcspBench {
@@ -42,8 +61,7 @@ fn ab_field<'a>(report: &'a str, label: &str) -> Option<&'a str> {
 }
 
 fn ab_number(report: &str, label: &str) -> Result<f64> {
-    let value = ab_field(report, label)
-        .with_context(|| format!("ab printed no {label:?} line:\n{report}"))?;
+    let value = ab_field(report, label).with_context(|| format!("ab printed no {label:?} line:\n{report}"))?;
     let number = value.split_whitespace().next().unwrap_or_default();
     number
         .parse()
@@ -51,7 +69,7 @@ fn ab_number(report: &str, label: &str) -> Result<f64> {
 }
 
 /// Parses `ab`'s report; transport failures or non-2xx answers make the load invalid.
-fn parse_ab(report: &str, expected: usize) -> Result<Load> {
+fn parse_ab(report: &str, expected: usize) -> Result<Round> {
     let complete = ab_number(report, "Complete requests:")? as usize;
     if complete != expected {
         bail!("ab completed {complete} of {expected} requests:\n{report}");
@@ -68,15 +86,14 @@ fn parse_ab(report: &str, expected: usize) -> Result<Load> {
             .skip_while(|l| !l.trim_start().starts_with("Failed requests:"))
             .nth(1)
             .unwrap_or_default();
-        let only_length = detail.contains("Connect: 0")
-            && detail.contains("Receive: 0")
-            && detail.contains("Exceptions: 0");
+        let only_length =
+            detail.contains("Connect: 0") && detail.contains("Receive: 0") && detail.contains("Exceptions: 0");
         if !only_length {
             bail!("{failed} requests failed:\n{report}");
         }
         eprintln!("note: {failed} responses differed in length from the first ({detail})");
     }
-    Ok(Load {
+    Ok(Round {
         rate: ab_number(report, "Requests per second:")?,
         bytes: ab_number(report, "Document Length:")? as usize,
     })
@@ -112,8 +129,7 @@ fn check_responder(tools: &Tools, files: &Files<'_>, url: &str, who: &str) -> Re
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        if !said.contains("Response verify OK") || !said.contains(": good") || said.contains("WARNING")
-        {
+        if !said.contains("Response verify OK") || !said.contains(": good") || said.contains("WARNING") {
             bail!("{what}: unexpected answer:\n{said}");
         }
     }
@@ -121,23 +137,34 @@ fn check_responder(tools: &Tools, files: &Files<'_>, url: &str, who: &str) -> Re
 }
 
 fn load(tools: &Tools, args: &Args, request: &Path, url: &str, what: &str) -> Result<Load> {
-    progress(&format!(
-        "OCSP: {what}: ab -n {} -c {}",
-        args.ocsp_requests, args.ocsp_concurrency
-    ));
-    let out = tools::run(
-        Command::new(&tools.ab)
-            .arg("-n")
-            .arg(args.ocsp_requests.to_string())
-            .arg("-c")
-            .arg(args.ocsp_concurrency.to_string())
-            .args(["-s", "30", "-T", "application/ocsp-request", "-p"])
-            .arg(request)
-            .arg(url),
-        &format!("ab against {what}"),
-    )?;
-    parse_ab(&String::from_utf8_lossy(&out.stdout), args.ocsp_requests)
-        .with_context(|| format!("load against {what}"))
+    let mut rates = Vec::with_capacity(args.ocsp_rounds);
+    let mut bytes = 0;
+    for round in 1..=args.ocsp_rounds {
+        progress(&format!(
+            "OCSP: {what}, round {round}/{}: ab -n {} -c {}",
+            args.ocsp_rounds, args.ocsp_requests, args.ocsp_concurrency
+        ));
+        let out = tools::run(
+            Command::new(&tools.ab)
+                .arg("-n")
+                .arg(args.ocsp_requests.to_string())
+                .arg("-c")
+                .arg(args.ocsp_concurrency.to_string())
+                .args(["-s", "30", "-T", "application/ocsp-request", "-p"])
+                .arg(request)
+                .arg(url),
+            &format!("ab against {what}"),
+        )?;
+        let report = String::from_utf8_lossy(&out.stdout);
+        let r = parse_ab(&report, args.ocsp_requests).with_context(|| format!("load against {what}, round {round}"))?;
+        rates.push(r.rate);
+        bytes = r.bytes;
+    }
+    Ok(Load {
+        rate: median(&rates),
+        rates,
+        bytes,
+    })
 }
 
 pub fn run(
@@ -204,14 +231,8 @@ pub fn run(
     let responder_key = dir.join("responder.key");
     write(&ca_pem, ca.certificate.to_pem())?;
     write(&ee_pem, pem("CERTIFICATE", &ee_der)?)?;
-    write(
-        &responder_pem,
-        pem("CERTIFICATE", &ca.responder_certificate)?,
-    )?;
-    write(
-        &responder_key,
-        pem("PRIVATE KEY", &ca.responder_key.to_pkcs8()?)?,
-    )?;
+    write(&responder_pem, pem("CERTIFICATE", &ca.responder_certificate)?)?;
+    write(&responder_key, ca.responder_key.to_pkcs8_pem()?)?;
 
     // The two requests (SHA-1 CertID, as openssl and most clients send), made once and reused.
     let nonce_req = dir.join("req-nonce.der");
@@ -255,7 +276,6 @@ pub fn run(
             .strip_prefix("listening on http://")
             .and_then(|a| a.trim().parse().ok())
             .with_context(|| format!("honnin authority serve printed {line:?}"))?;
-        server.wait_listening(addr, STARTUP)?;
         let url = format!("http://{addr}/ocsp");
         check_responder(tools, &files, &url, "honnin")?;
         let nonce = load(tools, args, files.nonce, &url, "honnin, nonce")?;
@@ -272,12 +292,11 @@ pub fn run(
         let expiry = tools::utc_time(now + time::Duration::days(5 * 365))?;
         index.line(format_args!("V\t{expiry}\t\t{serial}\tunknown\t/CN=x"))?;
         index.finish()?;
-        let port = free_port()?;
         let mut cmd = tools.openssl();
         cmd.arg("ocsp")
             .arg("-index")
             .arg(&index_file)
-            .args(["-port", &port.to_string()])
+            .args(["-port", "0"])
             .arg("-rsigner")
             .arg(&responder_pem)
             .arg("-rkey")
@@ -290,9 +309,15 @@ pub fn run(
             cmd.args(["-multi", &args.openssl_ocsp_multi.to_string()]);
         }
         let mut server = Server::spawn("openssl ocsp", &mut cmd, &dir.join("openssl-ocsp.log"), false)?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        server.wait_listening(addr, STARTUP)?;
-        let url = format!("http://{addr}/");
+        // "ACCEPT [::]:PORT PID=…" once bound.
+        let line = server.wait_log("ACCEPT ", STARTUP)?;
+        let port: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
+            .with_context(|| format!("openssl ocsp printed {line:?}"))?;
+        let url = format!("http://127.0.0.1:{port}/");
         check_responder(tools, &files, &url, "openssl")?;
         let nonce = load(tools, args, files.nonce, &url, "openssl, nonce")?;
         let plain = load(tools, args, files.plain, &url, "openssl, no nonce")?;

@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use honnin_authority::CaMaterial;
 
-use crate::tools::{mkdir, pem, write};
+use crate::tools::{mkdir, write};
 
 pub struct OpensslCa {
-    pub dir: PathBuf,
     pub config: PathBuf,
     pub ca_pem: PathBuf,
 }
@@ -26,7 +25,7 @@ impl OpensslCa {
         mkdir(&dir.join("newcerts"))?;
         let ca_pem = dir.join("ca.pem");
         write(&ca_pem, ca.certificate.to_pem())?;
-        write(&dir.join("ca.key"), pem("PRIVATE KEY", &ca.key.to_pkcs8()?)?)?;
+        write(&dir.join("ca.key"), ca.key.to_pkcs8_pem()?)?;
         write(&dir.join("index.txt"), "")?;
         write(&dir.join("index.txt.attr"), "unique_subject = no\n")?;
         write(&dir.join("serial"), format!("{first_serial:016X}\n"))?;
@@ -71,10 +70,6 @@ authorityKeyIdentifier = keyid:always
 "
             ),
         )?;
-        Ok(OpensslCa {
-            dir: dir.to_path_buf(),
-            config,
-            ca_pem,
-        })
+        Ok(OpensslCa { config, ca_pem })
     }
 }

@@ -2,10 +2,9 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::sync::mpsc;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -26,11 +25,7 @@ impl Tools {
         }
         for (tool, arg, hint) in [
             (&openssl, "version", "install openssl"),
-            (
-                &ab,
-                "-V",
-                "install apache2-utils (apt-get install -y apache2-utils)",
-            ),
+            (&ab, "-V", "install apache2-utils (apt-get install -y apache2-utils)"),
         ] {
             Command::new(tool)
                 .arg(arg)
@@ -39,11 +34,7 @@ impl Tools {
                 .status()
                 .with_context(|| format!("cannot run {}: {hint}", tool.display()))?;
         }
-        Ok(Tools {
-            honnin,
-            openssl,
-            ab,
-        })
+        Ok(Tools { honnin, openssl, ab })
     }
 
     pub fn openssl(&self) -> Command {
@@ -58,9 +49,7 @@ impl Tools {
 
 /// The number of CPUs this process may use.
 pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// A progress note on stderr, so stdout holds only results.
@@ -89,20 +78,9 @@ pub fn run(cmd: &mut Command, what: &str) -> Result<Output> {
         .with_context(|| format!("{what}: cannot run {}", describe(cmd)))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: String = stderr
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
-        bail!(
-            "{what} failed ({}): {}\n{tail}",
-            out.status,
-            describe(cmd)
-        );
+        let lines: Vec<&str> = stderr.lines().collect();
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        bail!("{what} failed ({}): {}\n{tail}", out.status, describe(cmd));
     }
     Ok(out)
 }
@@ -125,14 +103,8 @@ pub struct Server {
 impl Server {
     /// Starts `cmd` with stderr (and stdout, unless `capture_stdout`) going to `log`. With
     /// `capture_stdout`, a thread drains stdout and [`Server::first_line`] returns its first line.
-    pub fn spawn(
-        name: &'static str,
-        cmd: &mut Command,
-        log: &Path,
-        capture_stdout: bool,
-    ) -> Result<Self> {
-        let file =
-            fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    pub fn spawn(name: &'static str, cmd: &mut Command, log: &Path, capture_stdout: bool) -> Result<Self> {
+        let file = fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let stdout = if capture_stdout {
             Stdio::piped()
         } else {
@@ -190,23 +162,19 @@ impl Server {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
-    /// Waits until the server accepts TCP connections on `addr`.
-    pub fn wait_listening(&mut self, addr: SocketAddr, timeout: Duration) -> Result<()> {
+    /// Waits until a line of the server's log contains `needle`, and returns that line. (No
+    /// probing connection: an empty connection sends `openssl ocsp` into a busy loop.)
+    pub fn wait_log(&mut self, needle: &str, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
+            let text = fs::read_to_string(&self.log).with_context(|| format!("cannot read {}", self.log.display()))?;
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return Ok(line.to_owned());
             }
-            if let Some(status) = self
-                .child
-                .try_wait()
-                .with_context(|| format!("cannot poll {}", self.name))?
-            {
-                bail!("{} exited ({status}):\n{}", self.name, self.log_tail());
-            }
+            self.check_running()?;
             if Instant::now() >= deadline {
                 bail!(
-                    "{} did not listen on {addr} within {timeout:?}:\n{}",
+                    "{} did not print {needle:?} within {timeout:?}:\n{}",
                     self.name,
                     self.log_tail()
                 );
@@ -228,19 +196,46 @@ impl Server {
     }
 }
 
+/// The pids whose parent is `pid` (e.g. the workers of `openssl ocsp -multi`), from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let child: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+        // "pid (comm) state ppid …"; comm may hold spaces or parentheses, so split after the last ')'.
+        let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        (ppid == pid).then_some(child)
+    })
+    .collect()
+}
+
+fn signal(pids: &[u32], sig: &str) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg(sig)
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        // SIGTERM first, by pid: `openssl ocsp -multi` then stops its children and `honnin
-        // authority serve` shuts down gracefully. SIGKILL if it is still there after 3 s.
+        // SIGTERM to the server, then to its own children by pid (`openssl ocsp -multi` only
+        // notices its SIGTERM once a worker exits); SIGKILL whatever is left after 3 s.
         if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            let pid = self.child.id();
+            let workers = children_of(pid);
+            signal(&[pid], "-TERM");
+            signal(&workers, "-TERM");
             let deadline = Instant::now() + Duration::from_secs(3);
             while let Ok(None) = self.child.try_wait() {
                 if Instant::now() >= deadline {
+                    signal(&workers, "-KILL");
                     if let Err(e) = self.child.kill() {
                         eprintln!("warning: cannot stop {}: {e}", self.name);
                     }
@@ -251,15 +246,6 @@ impl Drop for Server {
         }
         let _ = self.child.wait();
     }
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
-    Ok(listener
-        .local_addr()
-        .context("cannot read the bound address")?
-        .port())
 }
 
 pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
@@ -292,7 +278,7 @@ pub fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>> {
             .find(&end)
             .with_context(|| format!("unterminated PEM {label} block"))?
             + end.len();
-        let (found, der) = pem_rfc7468::decode_vec(block[..stop].as_bytes())
+        let (found, der) = pem_rfc7468::decode_vec(&block.as_bytes()[..stop])
             .map_err(|e| anyhow::anyhow!("bad PEM {label} block: {e}"))?;
         if found != label {
             bail!("expected PEM {label}, found {found}");
