@@ -59,6 +59,12 @@ impl RsaKey {
         key_identifier(self.public_key_pkcs1())
     }
 
+    /// The card's signature operation: PKCS#1 v1.5 type-1 padding of an already-encoded
+    /// `DigestInfo`, then the RSA private-key operation (what `80 2A 00 80` does on the chip).
+    pub fn sign_digest_info(&self, digest_info: &[u8]) -> Result<Vec<u8>, ProfileError> {
+        raw::sign_padded(&self.to_pkcs8()?, digest_info)
+    }
+
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`.
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>, ProfileError> {
         let mut signature = vec![0u8; self.pair.public_modulus_len()];
@@ -134,4 +140,89 @@ pub(crate) fn hex_upper(bytes: &[u8]) -> String {
 /// Encodes `value` as DER, mapping the (only theoretical) encoder error.
 pub(crate) fn to_der<T: Encode>(value: &T) -> Result<Vec<u8>, ProfileError> {
     Ok(value.to_der()?)
+}
+
+/// Raw PKCS#1 v1.5 signing over caller-supplied bytes.
+///
+/// aws-lc-rs only signs messages it hashes itself, but a card signs a `DigestInfo` the host built.
+/// AWS-LC's `RSA_sign_raw` with `RSA_PKCS1_PADDING` is exactly that operation (constant-time, blinded),
+/// so this calls it through aws-lc-sys rather than a second RSA implementation (RustCrypto `rsa`
+/// carries an unfixed timing advisory for private-key operations).
+mod raw {
+    use der::asn1::OctetStringRef;
+    use der::{Decode, Sequence};
+    use spki::AlgorithmIdentifierRef;
+
+    use crate::ProfileError;
+
+    #[derive(Sequence)]
+    struct PrivateKeyInfo<'a> {
+        #[allow(dead_code)]
+        version: u8,
+        #[allow(dead_code)]
+        algorithm: AlgorithmIdentifierRef<'a>,
+        private_key: OctetStringRef<'a>,
+    }
+
+    pub(super) fn sign_padded(pkcs8: &[u8], input: &[u8]) -> Result<Vec<u8>, ProfileError> {
+        let info = PrivateKeyInfo::from_der(pkcs8)?;
+        let pkcs1 = info.private_key.as_bytes();
+        // SAFETY: `pkcs1` is a live slice for the call; a null return is checked before use.
+        let rsa = unsafe { aws_lc_sys::RSA_private_key_from_bytes(pkcs1.as_ptr(), pkcs1.len()) };
+        if rsa.is_null() {
+            return Err(ProfileError::Crypto("not an RSA private key"));
+        }
+        // SAFETY: `rsa` is a valid key until RSA_free below.
+        let size = unsafe { aws_lc_sys::RSA_size(rsa) } as usize;
+        let mut out = vec![0u8; size];
+        let mut out_len = 0usize;
+        // SAFETY: `out` has RSA_size bytes as RSA_sign_raw requires; `input` is a live slice; the key
+        // is freed exactly once whatever the result.
+        let ok = unsafe {
+            let ok = aws_lc_sys::RSA_sign_raw(
+                rsa,
+                &mut out_len,
+                out.as_mut_ptr(),
+                out.len(),
+                input.as_ptr(),
+                input.len(),
+                aws_lc_sys::RSA_PKCS1_PADDING as _,
+            );
+            aws_lc_sys::RSA_free(rsa);
+            ok
+        };
+        if ok != 1 || out_len != size {
+            return Err(ProfileError::Crypto("the input is too long for the key"));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_info_signature_is_a_standard_pkcs1_signature() {
+        let key = RsaKey::generate().expect("key");
+        let message = b"honnin";
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
+        let mut digest_info = vec![
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
+            0x20,
+        ];
+        digest_info.extend_from_slice(digest.as_ref());
+        let sig = key.sign_digest_info(&digest_info).expect("sign");
+        assert_eq!(sig.len(), 256);
+        verify_rsa_pkcs1(&crate::oid::SHA256_WITH_RSA, key.public_key_pkcs1(), message, &sig).expect("verifies");
+        assert_eq!(
+            sig,
+            key.sign_sha256(message).expect("sign"),
+            "PKCS#1 v1.5 is deterministic"
+        );
+        assert!(
+            key.sign_digest_info(&[0u8; 250]).is_err(),
+            "too long for type-1 padding"
+        );
+    }
 }
