@@ -50,8 +50,8 @@ pub enum TlvError {
 pub struct Tlv<'a> {
     pub tag: Tag,
     pub value: &'a [u8],
-    /// Bytes of the whole TLV (header and value).
-    pub encoded_len: usize,
+    /// The whole TLV as it was read (header and value), for signatures over exact bytes.
+    pub raw: &'a [u8],
 }
 
 /// Header of a TLV: (tag, value length, header length). Needs only the first few bytes, so a reader
@@ -119,7 +119,7 @@ pub fn parse(bytes: &[u8]) -> Result<Tlv<'_>, TlvError> {
     Ok(Tlv {
         tag,
         value: &bytes[header_len..end],
-        encoded_len: end,
+        raw: &bytes[..end],
     })
 }
 
@@ -128,7 +128,7 @@ pub fn parse_all(mut bytes: &[u8]) -> Result<Vec<Tlv<'_>>, TlvError> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let t = parse(bytes)?;
-        bytes = &bytes[t.encoded_len..];
+        bytes = &bytes[t.raw.len()..];
         out.push(t);
     }
     Ok(out)
@@ -178,7 +178,7 @@ mod tests {
         let t = parse(&ef).expect("tlv");
         assert_eq!(t.tag, Tag(0xDF10));
         assert_eq!(t.value, b"123456789018");
-        assert_eq!(t.encoded_len, 15);
+        assert_eq!(t.raw.len(), 15);
         assert_eq!(encode(Tag(0xDF10), b"123456789018"), ef);
     }
 
