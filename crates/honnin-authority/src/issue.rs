@@ -13,6 +13,7 @@ use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 use time::{Date, OffsetDateTime};
 
+use crate::card_data::{self, write_card_data};
 use crate::register::{iso_date, load_resident, Resident, ResidentStatus};
 use crate::store::{bump_revision, random_serial};
 use crate::{Authority, AuthorityError, CaMaterial};
@@ -398,6 +399,7 @@ impl Authority {
         let auth_ca = self.ca(Hierarchy::Authentication).await?;
         let sign_ca = self.ca(Hierarchy::Signing).await?;
         let card_id = random_alnum(16);
+        let card_data_keys = card_data::keys(self.pool()).await?;
 
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         // Re-issue: the previous active card is replaced and its live certificates superseded.
@@ -476,7 +478,7 @@ impl Authority {
         )
         .await?;
 
-        let card = CardFile {
+        let mut card = CardFile {
             format: honnin_cardfile::FORMAT.into(),
             card_id: card_id.clone(),
             environment: "sandbox".into(),
@@ -497,7 +499,13 @@ impl Authority {
             surface: surface(&resident, card_expiry, random_digits(4)),
             kenhojo_pin: Pin::new(&kenhojo_pin, FOUR_DIGIT_PIN_TRIES),
             juki_pin: Pin::new(&juki_pin, FOUR_DIGIT_PIN_TRIES),
+            // Written from the surface data just below.
+            pin_a: Pin::new("", 0),
+            pin_b: Pin::new("", 0),
+            kenhojo_files: Default::default(),
+            kenkaku_files: Default::default(),
         };
+        write_card_data(&mut card, &card_data_keys)?;
         // Stage the card first; if the commit fails the staged file is dropped and removed.
         let staged = card.stage(out)?;
         tx.commit().await?;
@@ -564,6 +572,7 @@ impl Authority {
                 return Err(AuthorityError::SignPasswordRequired);
             }
         }
+        let card_data_keys = card_data::keys(self.pool()).await?;
         let mut keys = Vec::new();
         for h in Hierarchy::ALL {
             if which.includes(h) {
@@ -625,6 +634,7 @@ impl Authority {
         // The municipality rewrites the card's stored attributes at the same counter visit.
         let security_code = card.surface.security_code.clone();
         card.surface = surface(&resident, card_expiry, security_code);
+        write_card_data(&mut card, &card_data_keys)?;
         record_event(
             &mut tx,
             &resident.id,

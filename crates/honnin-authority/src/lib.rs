@@ -11,6 +11,7 @@
 //!
 //! It must not log PINs, private keys or My Numbers.
 
+mod card_data;
 pub mod crl;
 mod error;
 mod events;

@@ -165,6 +165,10 @@ impl fmt::Debug for Surface {
     }
 }
 
+/// The files of one application (券面事項入力補助AP or 券面AP), by FID, as the authority wrote them
+/// (signed with the authority's keys).
+pub type ApFiles = std::collections::BTreeMap<u16, Bytes>;
+
 /// The whole card.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardFile {
@@ -179,6 +183,14 @@ pub struct CardFile {
     pub kenhojo_pin: Pin,
     /// 住民基本台帳用暗証番号 (4 digits).
     pub juki_pin: Pin,
+    /// 照合番号A (the My Number) of the 券面事項入力補助AP and of the 券面AP.
+    pub pin_a: Pin,
+    /// 照合番号B (birth date YYMMDD + expiry year + security code).
+    pub pin_b: Pin,
+    /// 券面事項入力補助AP files: 0001 My Number, 0002 4 attributes, 0003 signature, 0004 CVC, 0005 basic info.
+    pub kenhojo_files: ApFiles,
+    /// 券面AP files: 0002 entries, 0003 basic info, 0004 CVC, 0005 My Number image.
+    pub kenkaku_files: ApFiles,
 }
 
 impl CardFile {
@@ -303,6 +315,10 @@ mod tests {
             },
             kenhojo_pin: Pin::new("1234", 3),
             juki_pin: Pin::new("1234", 3),
+            pin_a: Pin::new("123456789018", 10),
+            pin_b: Pin::new("90010220364321", 10),
+            kenhojo_files: [(2u16, Bytes(vec![0xFF, 0x20, 0x00]))].into_iter().collect(),
+            kenkaku_files: ApFiles::new(),
         }
     }
 
