@@ -10,9 +10,10 @@
 //! asks for it by name.
 
 pub mod ap;
+pub mod cms;
 mod driver;
 pub mod layout;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 
-pub use driver::{CardError, KenhojoBasic4, MynaCard, PinKind, SignKey, Token};
+pub use driver::{digest_info, CardError, KenhojoBasic4, MynaCard, PinKind, SignKey, Token};

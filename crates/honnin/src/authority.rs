@@ -219,12 +219,13 @@ enum CertCommand {
 
 #[derive(Subcommand)]
 enum CaCommand {
-    /// Write a root certificate (PEM): the trust anchor of the sandbox profile.
+    /// Write a root certificate (PEM): the trust anchor of the sandbox profile; or, with
+    /// `--which card-data`, the top key (PKCS#1 PEM) that signs the cards' 券面事項入力補助AP data.
     Export {
         #[command(flatten)]
         data: DataArg,
         #[arg(long)]
-        which: WhichCa,
+        which: WhichExport,
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -260,6 +261,13 @@ impl From<WhichCa> for Hierarchy {
             WhichCa::Auth => Hierarchy::Authentication,
         }
     }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum WhichExport {
+    Sign,
+    Auth,
+    CardData,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -497,8 +505,16 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
         }
         AuthorityCommand::Ca(CaCommand::Export { data, which, out }) => {
             let authority = Authority::open(&data.data).await?;
-            let ca = authority.ca(which.into()).await?;
-            write_file(&out, ca.certificate.to_pem().as_bytes())?;
+            let pem = match which {
+                WhichExport::Sign => authority.ca(Hierarchy::Signing).await?.certificate.to_pem(),
+                WhichExport::Auth => authority.ca(Hierarchy::Authentication).await?.certificate.to_pem(),
+                WhichExport::CardData => {
+                    let key = authority.card_data_top_key().await?;
+                    pem_rfc7468::encode_string("RSA PUBLIC KEY", pem_rfc7468::LineEnding::LF, &key)
+                        .map_err(|e| anyhow!("{e}"))?
+                }
+            };
+            write_file(&out, pem.as_bytes())?;
         }
         AuthorityCommand::Crl { data, which, out } => {
             let authority = Authority::open(&data.data).await?;

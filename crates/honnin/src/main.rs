@@ -1,6 +1,7 @@
 //! The `honnin` command: a thin layer that parses arguments and calls the library crates.
 
 mod authority;
+mod card;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// The sandbox of J-LIS (機構): residents, cards, life events, CRLs and OCSP.
     Authority(authority::AuthorityArgs),
+    /// The holder's client for a My Number card: --card FILE (emulated) or --reader NAME (PC/SC).
+    Card(card::CardArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Authority(args) => authority::run(args).await,
+            Command::Card(args) => tokio::task::block_in_place(|| card::run(args)),
         }
     });
     match result {
