@@ -1,0 +1,174 @@
+//! Shared fixtures for the CLI tests: a sandbox authority with one adult resident and their card.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// A temporary directory with an authority (`data/`), one resident's card (`card.json`, auth PIN
+/// 1234, signing password ABC123, kenhojo PIN 5678), and exports: `auth.der`, `sign.der`,
+/// `sign-ca.pem`, `auth-ca.pem`, `top.pem`.
+pub struct Card {
+    pub dir: tempfile::TempDir,
+}
+
+impl Card {
+    pub fn issue() -> Self {
+        let c = Card {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        let data = c.p("data");
+        c.ok(&["authority", "init", "--data", &data]);
+        let id = c.ok(&[
+            "authority",
+            "resident",
+            "add",
+            "--data",
+            &data,
+            "--name",
+            "髙山　花子",
+            "--address",
+            "東京都清瀬市中里五丁目８４２番地",
+            "--birth-date",
+            "1990-01-02",
+            "--sex",
+            "female",
+            "--prefecture",
+            "Tokyo-to",
+            "--municipality",
+            "Kiyose-shi",
+        ]);
+        let id = id.trim();
+        c.ok(&[
+            "authority",
+            "card",
+            "issue",
+            "--data",
+            &data,
+            "--resident",
+            id,
+            "--out",
+            &c.p("card.json"),
+            "--auth-pin",
+            "1234",
+            "--sign-password",
+            "ABC123",
+            "--kenhojo-pin",
+            "5678",
+        ]);
+        for which in ["auth", "sign"] {
+            c.ok(&[
+                "authority",
+                "cert",
+                "export",
+                "--data",
+                &data,
+                "--resident",
+                id,
+                "--which",
+                which,
+                "--out",
+                &c.p(&format!("{which}.der")),
+            ]);
+            c.ok(&[
+                "authority",
+                "ca",
+                "export",
+                "--data",
+                &data,
+                "--which",
+                which,
+                "--out",
+                &c.p(&format!("{which}-ca.pem")),
+            ]);
+        }
+        c.ok(&[
+            "authority",
+            "ca",
+            "export",
+            "--data",
+            &data,
+            "--which",
+            "card-data",
+            "--out",
+            &c.p("top.pem"),
+        ]);
+        c
+    }
+
+    pub fn p(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::cargo_bin("honnin")
+            .expect("binary")
+            .args(args)
+            .env_remove("HONNIN_PIN")
+            .env_remove("HONNIN_SIGN_PASSWORD")
+            .output()
+            .expect("run")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "honnin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// `honnin card --card card.json ARGS…`
+    pub fn card(&self, args: &[&str]) -> Output {
+        let card = self.p("card.json");
+        let mut all = vec!["card", "--card", card.as_str()];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// Writes the auth certificate's public key as PEM and returns its path.
+    pub fn auth_public_key(&self) -> String {
+        let out = self.p("auth.pub");
+        openssl(&[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            &self.p("auth.der"),
+            "-pubkey",
+            "-noout",
+            "-out",
+            &out,
+        ]);
+        out
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `openssl`, returning stdout and stderr together.
+pub fn openssl(args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (scripts/setup)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
