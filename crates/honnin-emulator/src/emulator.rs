@@ -1,6 +1,7 @@
 //! The card's file system and security state machine.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use honnin_apdu::{Command, Response, StatusWord, Transport, TransportError, MAX_SHORT_LE};
@@ -88,6 +89,7 @@ pub struct Emulator {
     ef: Option<u16>,
     verified: HashSet<u16>,
     log: Option<Vec<Exchange>>,
+    log_to: Option<Box<dyn std::io::Write + Send>>,
 }
 
 impl Emulator {
@@ -115,12 +117,19 @@ impl Emulator {
             ef: None,
             verified: HashSet::new(),
             log: None,
+            log_to: None,
         })
     }
 
     /// Records every exchange from now on (see [`Emulator::exchanges`]).
     pub fn record(&mut self) {
         self.log = Some(Vec::new());
+    }
+
+    /// Writes one line per exchange to `out`: the command in hex (PIN data of VERIFY and CHANGE
+    /// REFERENCE DATA withheld) and the response's length and status word.
+    pub fn log_to(&mut self, out: Box<dyn std::io::Write + Send>) {
+        self.log_to = Some(out);
     }
 
     /// What was recorded, oldest first.
@@ -152,6 +161,13 @@ impl Emulator {
                 command: apdu.to_vec(),
                 response: bytes.clone(),
             });
+        }
+        if let Some(out) = &mut self.log_to {
+            let line = log_line(apdu, &bytes);
+            if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                tracing::warn!("cannot write the APDU log; logging stops");
+                self.log_to = None;
+            }
         }
         bytes
     }
@@ -447,6 +463,24 @@ impl Emulator {
             None => Ok(()),
         }
     }
+}
+
+/// `> 00 A4 04 0C 0A D392… | < 2 bytes 90 00`, with PINs withheld.
+fn log_line(command: &[u8], response: &[u8]) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    let shown = match command {
+        // VERIFY and CHANGE REFERENCE DATA carry PINs: keep the header and the length only.
+        [0x00, 0x20 | 0x24, _, _, lc, ..] => format!("{} [{lc} PIN bytes withheld]", hex(&command[..5])),
+        _ => hex(command),
+    };
+    let sw = response.len().saturating_sub(2);
+    format!(
+        "> {} ({} bytes) | < {} bytes {}",
+        shown,
+        command.len(),
+        response.len(),
+        hex(&response[sw..])
+    )
 }
 
 impl Transport for Emulator {

@@ -90,6 +90,9 @@ enum CardCommand {
         /// vpcd's address (the first virtual reader listens on 35963, the second on 35964).
         #[arg(long, default_value = honnin_emulator::vpcd::DEFAULT_ADDR)]
         addr: String,
+        /// Append every APDU exchange to this file (PINs withheld), e.g. to count round trips.
+        #[arg(long, value_name = "FILE")]
+        apdu_log: Option<PathBuf>,
     },
 }
 
@@ -192,9 +195,17 @@ fn present<T>(r: Result<T, CardError>) -> Result<bool> {
 }
 
 pub fn run(args: CardArgs) -> Result<()> {
-    if let CardCommand::Vpcd { addr } = &args.command {
+    if let CardCommand::Vpcd { addr, apdu_log } = &args.command {
         let file = args.card.as_ref().ok_or_else(|| anyhow!("vpcd needs --card FILE"))?;
         let mut emulator = Emulator::open(file)?;
+        if let Some(log) = apdu_log {
+            let out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .with_context(|| format!("cannot open {}", log.display()))?;
+            emulator.log_to(Box::new(out));
+        }
         eprintln!("serving {} to vpcd at {addr}; Ctrl-C to stop", file.display());
         honnin_emulator::vpcd::run(&mut emulator, addr, || eprintln!("connected to vpcd"), || true)?;
         return Ok(());
