@@ -226,6 +226,10 @@ pub fn digest_info(digest: &[u8]) -> Option<Vec<u8>> {
 pub struct MynaCard<T: Transport> {
     transport: T,
     selected: Option<[u8; 10]>,
+    /// PINs verified since the current application was selected: the card keeps that state until
+    /// another application is selected, so signing after reading a PIN-protected file needs no
+    /// second VERIFY.
+    verified: Vec<PinKind>,
     extended: bool,
 }
 
@@ -235,6 +239,7 @@ impl<T: Transport> MynaCard<T> {
         MynaCard {
             transport,
             selected: None,
+            verified: Vec::new(),
             extended,
         }
     }
@@ -252,6 +257,7 @@ impl<T: Transport> MynaCard<T> {
             Ok(r) => Ok(r),
             Err(e) => {
                 self.selected = None;
+                self.verified.clear();
                 Err(e.into())
             }
         }
@@ -271,6 +277,7 @@ impl<T: Transport> MynaCard<T> {
         if self.selected == Some(aid) {
             return Ok(());
         }
+        self.verified.clear();
         let r = self.send(&Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(aid))?;
         if r.sw == StatusWord::FILE_NOT_FOUND {
             self.selected = None;
@@ -425,8 +432,12 @@ impl<T: Transport> MynaCard<T> {
         let (aid, fid) = pin.location();
         self.select_application(aid)?;
         let r = self.verify_command(fid, Some(value))?;
+        self.verified.retain(|p| *p != pin);
         match r.sw {
-            StatusWord::OK => Ok(()),
+            StatusWord::OK => {
+                self.verified.push(pin);
+                Ok(())
+            }
             sw if sw.retries() == Some(0) || sw.is_blocked() => Err(if sw.is_blocked() {
                 CardError::Blocked(pin)
             } else {
@@ -479,7 +490,20 @@ impl<T: Transport> MynaCard<T> {
 
     /// Signs a DER `DigestInfo` with a key, verifying its PIN first. The card pads (PKCS#1 v1.5
     /// type 1) and performs the RSA operation.
+    ///
+    /// When this session already verified the PIN (say, to read the signing certificate), the
+    /// signature is tried without a second VERIFY; if the card has forgotten it, the PIN is verified
+    /// and the signature tried once more.
     pub fn sign_digest_info(&mut self, key: SignKey, pin: &str, digest_info: &[u8]) -> Result<Vec<u8>, CardError> {
+        if self.selected == Some(ap::JPKI_AID) && self.verified.contains(&key.pin()) {
+            match self.sign_after_verify(key, digest_info) {
+                Err(CardError::Status {
+                    sw: StatusWord::SECURITY_NOT_SATISFIED,
+                    ..
+                }) => {}
+                other => return other,
+            }
+        }
         self.verify(key.pin(), pin)?;
         self.sign_after_verify(key, digest_info)
     }

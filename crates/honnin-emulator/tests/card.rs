@@ -430,3 +430,27 @@ async fn malformed_apdus_get_a_status_word() {
     assert_eq!(sw(&mut e, &[0x00]), StatusWord::WRONG_LENGTH);
     assert_eq!(sw(&mut e, &[0x12, 0x34, 0x00, 0x00]), StatusWord::CLA_NOT_SUPPORTED);
 }
+
+#[tokio::test]
+async fn reading_the_signing_certificate_then_signing_verifies_the_password_once() {
+    let issued = issue(date!(1990 - 01 - 02)).await;
+    let mut emulator = Emulator::open(&issued.card).expect("open");
+    emulator.record();
+    let mut card = MynaCard::new(emulator);
+    let certificate = card.sign_certificate("ABC123").expect("certificate");
+    let cms = honnin_card::cms::sign_detached(
+        &mut card,
+        SignKey::Sign,
+        "ABC123",
+        &certificate,
+        b"application",
+        1_795_000_000,
+    )
+    .expect("CMS");
+    assert!(!cms.is_empty());
+    let emulator = card.into_transport();
+    let verifies = emulator.exchanges().iter().filter(|x| x.command[1] == 0x20).count();
+    assert_eq!(verifies, 1, "one VERIFY for reading and signing");
+    // SELECT AP, VERIFY, READ (cert), SELECT key, SIGN.
+    assert_eq!(emulator.exchanges().len(), 5);
+}
