@@ -133,6 +133,13 @@ pub fn verify_rsa_pkcs1(
         .map_err(|_| ProfileError::BadSignature)
 }
 
+/// Verifies an RSASSA-PKCS1-v1_5 signature over a digest someone else computed (32, 48 or 64 bytes:
+/// SHA-256, SHA-384, SHA-512). aws-lc-rs verifies only messages it hashes itself; AWS-LC's `RSA_verify`
+/// takes the digest, so this goes through aws-lc-sys.
+pub fn verify_rsa_pkcs1_digest(public_key_pkcs1: &[u8], digest: &[u8], signature: &[u8]) -> Result<(), ProfileError> {
+    raw::verify_digest(public_key_pkcs1, digest, signature)
+}
+
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -162,6 +169,42 @@ mod raw {
         #[allow(dead_code)]
         algorithm: AlgorithmIdentifierRef<'a>,
         private_key: OctetStringRef<'a>,
+    }
+
+    pub(super) fn verify_digest(public_key: &[u8], digest: &[u8], signature: &[u8]) -> Result<(), ProfileError> {
+        let nid = match digest.len() {
+            32 => aws_lc_sys::NID_sha256,
+            48 => aws_lc_sys::NID_sha384,
+            64 => aws_lc_sys::NID_sha512,
+            n => {
+                return Err(ProfileError::Malformed(format!(
+                    "a {n}-byte digest is not SHA-256/384/512"
+                )))
+            }
+        };
+        // SAFETY: `public_key` is a live slice; a null return is checked.
+        let rsa = unsafe { aws_lc_sys::RSA_public_key_from_bytes(public_key.as_ptr(), public_key.len()) };
+        if rsa.is_null() {
+            return Err(ProfileError::Crypto("not an RSA public key"));
+        }
+        // SAFETY: live slices and a valid key, freed exactly once.
+        let ok = unsafe {
+            let ok = aws_lc_sys::RSA_verify(
+                nid as _,
+                digest.as_ptr(),
+                digest.len(),
+                signature.as_ptr(),
+                signature.len(),
+                rsa,
+            );
+            aws_lc_sys::RSA_free(rsa);
+            ok
+        };
+        if ok == 1 {
+            Ok(())
+        } else {
+            Err(ProfileError::BadSignature)
+        }
     }
 
     pub(super) fn sign_padded(pkcs8: &[u8], input: &[u8]) -> Result<Vec<u8>, ProfileError> {

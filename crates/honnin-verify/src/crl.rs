@@ -1,0 +1,560 @@
+//! `CrlIndex`: revocation data of a whole CA in a compact, read-only index.
+//!
+//! Hand-written rather than built on a generic CRL type: a national CRL has tens of millions of
+//! entries, and materialising one struct per entry (with its owned serial, time and extensions) costs
+//! gigabytes and seconds. Here one streaming pass over the DER fills three flat arrays — serial (u64),
+//! revocation time (u32 seconds), reason (u8) — plus a bucket table over the serial range, about 15
+//! bytes per entry. Lookups are a bucket step and a short binary search, with no allocation. The
+//! signature is checked on the second core while the first parses.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use honnin_profile::{key::verify_rsa_pkcs1, signed_parts, CaCertificate, Hierarchy, RevocationReason};
+use time::OffsetDateTime;
+
+use crate::{RevocationStatus, StatusSource, TrustProfile, Validated, VerifyError};
+
+/// A verified CRL, indexed.
+#[derive(Debug)]
+pub struct CrlIndex {
+    issuer_key_id: Vec<u8>,
+    hierarchy: Hierarchy,
+    number: Option<u64>,
+    this_update: OffsetDateTime,
+    next_update: Option<OffsetDateTime>,
+    serials: Vec<u64>,
+    times: Vec<u32>,
+    reasons: Vec<u8>,
+    /// Serials longer than 8 bytes (none in JPKI; kept for correctness), sorted.
+    long: Vec<(Vec<u8>, u32, u8)>,
+    buckets: Vec<u32>,
+    min: u64,
+    span: u128,
+}
+
+/// No reasonCode extension on the entry.
+const NO_REASON: u8 = 0xFF;
+
+fn bad(what: &str) -> VerifyError {
+    VerifyError::Malformed(format!("CRL: {what}"))
+}
+
+/// One TLV header at `pos`: (tag, content start, content end).
+#[inline(always)]
+fn tlv(buf: &[u8], pos: usize) -> Result<(u8, usize, usize), VerifyError> {
+    let tag = *buf.get(pos).ok_or_else(|| bad("truncated"))?;
+    let first = *buf.get(pos + 1).ok_or_else(|| bad("truncated"))?;
+    let (len, start) = if first < 0x80 {
+        (first as usize, pos + 2)
+    } else {
+        let n = (first & 0x7F) as usize;
+        if n == 0 || n > 4 {
+            return Err(bad("unsupported length"));
+        }
+        let bytes = buf.get(pos + 2..pos + 2 + n).ok_or_else(|| bad("truncated"))?;
+        (bytes.iter().fold(0usize, |a, &b| (a << 8) | b as usize), pos + 2 + n)
+    };
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(|| bad("a length runs past the end"))?;
+    Ok((tag, start, end))
+}
+
+/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// UTCTime or GeneralizedTime (the `Z` forms RFC 5280 allows) to Unix seconds.
+#[inline(always)]
+fn parse_time(tag: u8, v: &[u8]) -> Result<i64, VerifyError> {
+    let d = |i: usize| -> Result<i64, VerifyError> {
+        match v.get(i) {
+            Some(c @ b'0'..=b'9') => Ok((c - b'0') as i64),
+            _ => Err(bad("a time is not digits")),
+        }
+    };
+    let two = |i: usize| -> Result<i64, VerifyError> { Ok(d(i)? * 10 + d(i + 1)?) };
+    let (year, rest) = match (tag, v.len()) {
+        (0x17, 13) => {
+            let yy = two(0)?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
+        }
+        (0x18, 15) => (two(0)? * 100 + two(2)?, 4),
+        _ => return Err(bad("a time is not UTCTime or GeneralizedTime in Z form")),
+    };
+    if v.last() != Some(&b'Z') {
+        return Err(bad("a time is not in UTC"));
+    }
+    let (mo, da, h, mi, s) = (
+        two(rest)?,
+        two(rest + 2)?,
+        two(rest + 4)?,
+        two(rest + 6)?,
+        two(rest + 8)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || s > 60 {
+        return Err(bad("a time is out of range"));
+    }
+    Ok(days_from_civil(year, mo, da) * 86400 + h * 3600 + mi * 60 + s)
+}
+
+fn to_time(secs: i64) -> Result<OffsetDateTime, VerifyError> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|_| bad("a time is out of range"))
+}
+
+/// What the TBSCertList says besides its entries.
+struct Header<'a> {
+    issuer: &'a [u8],
+    this_update: i64,
+    next_update: Option<i64>,
+    entries: Option<(usize, usize)>,
+    key_id: Option<&'a [u8]>,
+    number: Option<u64>,
+}
+
+fn parse_header(tbs: &[u8]) -> Result<Header<'_>, VerifyError> {
+    let (tag, mut pos, end) = tlv(tbs, 0)?;
+    if tag != 0x30 {
+        return Err(bad("TBSCertList is not a SEQUENCE"));
+    }
+    let (mut tag, s, mut e) = tlv(tbs, pos)?;
+    if tag == 0x02 {
+        if tbs[s..e] != [1] {
+            return Err(bad("only v2 CRLs are supported"));
+        }
+        pos = e;
+        (tag, _, e) = tlv(tbs, pos)?;
+    }
+    if tag != 0x30 {
+        return Err(bad("no signature algorithm"));
+    }
+    pos = e;
+    let (tag, _, e) = tlv(tbs, pos)?;
+    if tag != 0x30 {
+        return Err(bad("no issuer"));
+    }
+    let issuer = &tbs[pos..e];
+    pos = e;
+    let (tag, s, e) = tlv(tbs, pos)?;
+    let this_update = parse_time(tag, &tbs[s..e])?;
+    pos = e;
+    let mut header = Header {
+        issuer,
+        this_update,
+        next_update: None,
+        entries: None,
+        key_id: None,
+        number: None,
+    };
+    while pos < end {
+        let (tag, s, e) = tlv(tbs, pos)?;
+        match tag {
+            0x17 | 0x18 => header.next_update = Some(parse_time(tag, &tbs[s..e])?),
+            0x30 => header.entries = Some((s, e)),
+            0xA0 => parse_extensions(&tbs[s..e], &mut header)?,
+            _ => return Err(bad("unexpected field in TBSCertList")),
+        }
+        pos = e;
+    }
+    Ok(header)
+}
+
+fn parse_extensions<'a>(field: &'a [u8], header: &mut Header<'a>) -> Result<(), VerifyError> {
+    let (_, mut pos, end) = tlv(field, 0)?;
+    while pos < end {
+        let (_, s, e) = tlv(field, pos)?;
+        let (otag, os, oe) = tlv(field, s)?;
+        if otag != 0x06 {
+            return Err(bad("an extension without an OID"));
+        }
+        let oid = &field[os..oe];
+        let mut p = oe;
+        let mut critical = false;
+        let (mut vtag, mut vs, mut ve) = tlv(field, p)?;
+        if vtag == 0x01 {
+            critical = field.get(vs) == Some(&0xFF);
+            p = ve;
+            (vtag, vs, ve) = tlv(field, p)?;
+        }
+        if vtag != 0x04 {
+            return Err(bad("an extension value is not an OCTET STRING"));
+        }
+        let value = &field[vs..ve];
+        match oid {
+            [0x55, 0x1D, 0x23] => {
+                // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier … }
+                let (_, s, e) = tlv(value, 0)?;
+                if s < e {
+                    let (t, ks, ke) = tlv(value, s)?;
+                    if t == 0x80 {
+                        header.key_id = Some(&value[ks..ke]);
+                    }
+                }
+            }
+            [0x55, 0x1D, 0x14] => {
+                let (_, s, e) = tlv(value, 0)?;
+                header.number = value[s..e]
+                    .iter()
+                    .try_fold(0u64, |a, &b| a.checked_mul(256).map(|a| a + b as u64));
+            }
+            [0x55, 0x1D, 0x1B] => return Err(bad("delta CRLs are not supported")),
+            _ if critical => return Err(bad("unknown critical CRL extension")),
+            _ => {}
+        }
+        pos = e;
+    }
+    Ok(())
+}
+
+/// The entries, parsed in one pass: (serials, times, reasons, long serials, sorted?).
+type Entries = (Vec<u64>, Vec<u32>, Vec<u8>, Vec<(Vec<u8>, u32, u8)>, bool);
+
+fn parse_entries(buf: &[u8], start: usize, end: usize) -> Result<Entries, VerifyError> {
+    // 41 bytes per entry is typical; reserving avoids regrowth.
+    let guess = (end - start) / 40 + 1;
+    let mut serials = Vec::with_capacity(guess);
+    let mut times = Vec::with_capacity(guess);
+    let mut reasons = Vec::with_capacity(guess);
+    let mut long = Vec::new();
+    let mut sorted = true;
+    let mut prev = 0u64;
+    let mut pos = start;
+    while pos < end {
+        let (tag, es, ee) = tlv(buf, pos)?;
+        if tag != 0x30 {
+            return Err(bad("an entry is not a SEQUENCE"));
+        }
+        let (tag, ss, se) = tlv(buf, es)?;
+        if tag != 0x02 || ss == se {
+            return Err(bad("an entry has no serial number"));
+        }
+        let mut serial = &buf[ss..se];
+        if serial.len() > 1 && serial[0] == 0 {
+            serial = &serial[1..];
+        }
+        let (ttag, ts, te) = tlv(buf, se)?;
+        let secs = parse_time(ttag, &buf[ts..te])?;
+        let secs = u32::try_from(secs).map_err(|_| bad("a revocation time is outside 1970–2106"))?;
+        let mut reason = NO_REASON;
+        if te < ee {
+            let (xtag, mut xp, xe) = tlv(buf, te)?;
+            if xtag != 0x30 {
+                return Err(bad("entry extensions are not a SEQUENCE"));
+            }
+            while xp < xe {
+                let (_, s, e) = tlv(buf, xp)?;
+                let (_, os, oe) = tlv(buf, s)?;
+                let oid = &buf[os..oe];
+                let (mut vtag, mut vs, mut ve) = tlv(buf, oe)?;
+                let mut critical = false;
+                if vtag == 0x01 {
+                    critical = buf.get(vs) == Some(&0xFF);
+                    (vtag, vs, ve) = tlv(buf, ve)?;
+                }
+                if oid == [0x55, 0x1D, 0x15] && vtag == 0x04 {
+                    // reasonCode: OCTET STRING { ENUMERATED r }
+                    match &buf[vs..ve] {
+                        [0x0A, 0x01, r] if *r <= 10 && *r != 7 => reason = *r,
+                        _ => return Err(bad("a reasonCode is malformed")),
+                    }
+                } else if critical && oid != [0x55, 0x1D, 0x18] {
+                    // invalidityDate is harmless; certificateIssuer (indirect CRL) and others are not.
+                    return Err(bad("unknown critical entry extension"));
+                }
+                xp = e;
+            }
+        }
+        if serial.len() <= 8 {
+            let v = serial.iter().fold(0u64, |a, &b| (a << 8) | b as u64);
+            if v <= prev && !serials.is_empty() {
+                sorted = false;
+            }
+            prev = v;
+            serials.push(v);
+            times.push(secs);
+            reasons.push(reason);
+        } else {
+            long.push((serial.to_vec(), secs, reason));
+        }
+        pos = ee;
+    }
+    Ok((serials, times, reasons, long, sorted))
+}
+
+impl CrlIndex {
+    /// Verifies a DER CRL against the profile's roots (issuer by key identifier and signature) and
+    /// builds the index. A CRL whose thisUpdate is after `at` is refused; staleness (past nextUpdate)
+    /// is judged at each lookup, so an index can be kept until its successor arrives.
+    pub fn build(profile: &TrustProfile, der: &[u8], at: OffsetDateTime) -> Result<Self, VerifyError> {
+        let (tbs, algorithm, signature) = signed_parts(der).map_err(|e| bad(&e.to_string()))?;
+        let header = parse_header(tbs)?;
+        let candidates: Vec<&CaCertificate> = profile
+            .roots()
+            .iter()
+            .filter(|r| header.key_id.is_none_or(|k| k == r.key_identifier.as_slice()))
+            .filter(|r| {
+                der::Encode::to_der(&r.subject)
+                    .map(|s| s == header.issuer)
+                    .unwrap_or(false)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Err(VerifyError::CrlUnknownIssuer);
+        }
+        // Hash and verify on one core while the other parses.
+        let (issuer, index) = std::thread::scope(|scope| {
+            let verifier = scope.spawn(|| {
+                candidates
+                    .iter()
+                    .find(|r| verify_rsa_pkcs1(&algorithm, &r.public_key, tbs, signature).is_ok())
+                    .copied()
+            });
+            let index = Self::parse_unverified(der);
+            (verifier.join().ok().flatten(), index)
+        });
+        let issuer = issuer.ok_or(VerifyError::BadSignature)?;
+        let mut index = index?;
+        if index.this_update > at {
+            return Err(VerifyError::CrlNotYetValid(index.this_update));
+        }
+        index.issuer_key_id = issuer.key_identifier.clone();
+        index.hierarchy = issuer.hierarchy;
+        Ok(index)
+    }
+
+    /// Parses and indexes a CRL **without checking its signature or issuer**: for benchmarks and for
+    /// callers that verified it otherwise. Never use its answers as revocation status unverified.
+    pub fn parse_unverified(der: &[u8]) -> Result<Self, VerifyError> {
+        let (tbs, _, _) = signed_parts(der).map_err(|e| bad(&e.to_string()))?;
+        let header = parse_header(tbs)?;
+        let (mut serials, mut times, mut reasons, mut long, sorted) = match header.entries {
+            Some((s, e)) => parse_entries(tbs, s, e)?,
+            None => (Vec::new(), Vec::new(), Vec::new(), Vec::new(), true),
+        };
+        if !sorted {
+            let mut order: Vec<u32> = (0..serials.len() as u32).collect();
+            order.sort_unstable_by_key(|&i| serials[i as usize]);
+            serials = order.iter().map(|&i| serials[i as usize]).collect();
+            times = order.iter().map(|&i| times[i as usize]).collect();
+            reasons = order.iter().map(|&i| reasons[i as usize]).collect();
+        }
+        long.sort();
+        // The capacity was a guess from the DER size; give back what the guess over-reserved.
+        serials.shrink_to_fit();
+        times.shrink_to_fit();
+        reasons.shrink_to_fit();
+        let mut index = CrlIndex {
+            issuer_key_id: header.key_id.map(<[u8]>::to_vec).unwrap_or_default(),
+            hierarchy: Hierarchy::Signing,
+            number: header.number,
+            this_update: to_time(header.this_update)?,
+            next_update: header.next_update.map(to_time).transpose()?,
+            serials,
+            times,
+            reasons,
+            long,
+            buckets: Vec::new(),
+            min: 0,
+            span: 1,
+        };
+        index.build_buckets();
+        Ok(index)
+    }
+
+    /// A table over the serial range so a lookup lands near its entry in one step (serials are random
+    /// and spread evenly; an uneven spread is still correct, only slower).
+    fn build_buckets(&mut self) {
+        let n = self.serials.len();
+        // About four entries a bucket: at most 2 bytes per entry for the table.
+        let count = (n / 4).next_power_of_two().clamp(1, 1 << 24);
+        self.min = self.serials.first().copied().unwrap_or(0);
+        let max = self.serials.last().copied().unwrap_or(0);
+        self.span = (max - self.min) as u128 + 1;
+        let mut buckets = vec![0u32; count + 1];
+        let mut b = 0usize;
+        for (i, &s) in self.serials.iter().enumerate() {
+            let target = self.bucket_of(s, count);
+            while b < target {
+                b += 1;
+                buckets[b] = i as u32;
+            }
+        }
+        for slot in buckets.iter_mut().skip(b + 1) {
+            *slot = n as u32;
+        }
+        self.buckets = buckets;
+    }
+
+    #[inline(always)]
+    fn bucket_of(&self, serial: u64, count: usize) -> usize {
+        (((serial - self.min) as u128 * count as u128) / self.span) as usize
+    }
+
+    /// The revocation of a serial (magnitude bytes, big-endian), if the CRL lists it.
+    #[inline]
+    pub fn lookup(&self, serial: &[u8]) -> Option<(RevocationReason, OffsetDateTime)> {
+        let start = serial.iter().position(|&b| b != 0).unwrap_or(serial.len());
+        let serial = &serial[start..];
+        if serial.len() <= 8 {
+            self.lookup_u64(serial.iter().fold(0u64, |a, &b| (a << 8) | b as u64))
+        } else {
+            let i = self.long.binary_search_by(|(s, _, _)| s.as_slice().cmp(serial)).ok()?;
+            let (_, t, r) = &self.long[i];
+            Some(Self::entry(*t, *r))
+        }
+    }
+
+    /// The revocation of a serial that fits 64 bits. No allocation.
+    #[inline]
+    pub fn lookup_u64(&self, serial: u64) -> Option<(RevocationReason, OffsetDateTime)> {
+        if self.serials.is_empty() || serial < self.min || (serial - self.min) as u128 >= self.span {
+            return None;
+        }
+        let count = self.buckets.len() - 1;
+        let b = self.bucket_of(serial, count);
+        let (lo, hi) = (self.buckets[b] as usize, self.buckets[b + 1] as usize);
+        let i = lo + self.serials[lo..hi].binary_search(&serial).ok()?;
+        Some(Self::entry(self.times[i], self.reasons[i]))
+    }
+
+    fn entry(time: u32, reason: u8) -> (RevocationReason, OffsetDateTime) {
+        let reason = RevocationReason::from_code(reason).unwrap_or(RevocationReason::Unspecified);
+        (
+            reason,
+            OffsetDateTime::from_unix_timestamp(time as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        )
+    }
+
+    /// The status of a validated certificate at `at`. Unknown when the CRL is from another CA
+    /// generation or hierarchy, or past its nextUpdate (fail closed).
+    pub fn status(&self, certificate: &Validated, at: OffsetDateTime) -> RevocationStatus {
+        if certificate.issuer.key_identifier != self.issuer_key_id || certificate.hierarchy() != self.hierarchy {
+            return RevocationStatus::unknown("the CRL is not from the certificate's issuer");
+        }
+        if at < self.this_update {
+            return RevocationStatus::unknown("the CRL is newer than the time checked");
+        }
+        match self.next_update {
+            Some(next) if at > next => {
+                return RevocationStatus::unknown(format!("the CRL is stale (nextUpdate {next} has passed)"));
+            }
+            None => return RevocationStatus::unknown("the CRL has no nextUpdate, so its freshness is unknown"),
+            _ => {}
+        }
+        match self.lookup(certificate.certificate.info().serial.as_bytes()) {
+            Some((reason, revoked_at)) => RevocationStatus::Revoked {
+                source: StatusSource::Crl,
+                reason,
+                revoked_at,
+            },
+            None => RevocationStatus::Good {
+                source: StatusSource::Crl,
+                checked_at: self.this_update,
+            },
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.serials.len() + self.long.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn number(&self) -> Option<u64> {
+        self.number
+    }
+
+    pub fn this_update(&self) -> OffsetDateTime {
+        self.this_update
+    }
+
+    pub fn next_update(&self) -> Option<OffsetDateTime> {
+        self.next_update
+    }
+
+    /// Bytes the index holds (arrays and bucket table), for capacity planning.
+    pub fn memory_bytes(&self) -> usize {
+        self.serials.capacity() * 8
+            + self.times.capacity() * 4
+            + self.reasons.capacity()
+            + self.buckets.capacity() * 4
+            + self.long.iter().map(|(s, _, _)| s.len() + 32).sum::<usize>()
+    }
+}
+
+/// The current CRL index of one CA, replaced atomically when a new CRL arrives. Readers never block
+/// and keep the index they loaded until they drop it.
+#[derive(Default)]
+pub struct CrlStore {
+    current: ArcSwapOption<CrlIndex>,
+}
+
+impl CrlStore {
+    pub fn new() -> Self {
+        CrlStore {
+            current: ArcSwapOption::empty(),
+        }
+    }
+
+    /// Installs a new index if it is newer (by cRLNumber, else thisUpdate) than the current one.
+    /// Returns whether it was installed.
+    pub fn replace(&self, index: CrlIndex) -> bool {
+        let (number, this_update) = (index.number, index.this_update);
+        let newer = |old: &CrlIndex| match (number, old.number) {
+            (Some(n), Some(o)) => n > o,
+            _ => this_update > old.this_update,
+        };
+        let mut installed = false;
+        let new = Arc::new(index);
+        self.current.rcu(|old| match old {
+            Some(o) if !newer(o) => {
+                installed = false;
+                Some(Arc::clone(o))
+            }
+            _ => {
+                installed = true;
+                Some(Arc::clone(&new))
+            }
+        });
+        installed
+    }
+
+    pub fn load(&self) -> Option<Arc<CrlIndex>> {
+        self.current.load_full()
+    }
+
+    /// The status from the current index; unknown when there is none.
+    pub fn status(&self, certificate: &Validated, at: OffsetDateTime) -> RevocationStatus {
+        match &*self.current.load() {
+            Some(index) => index.status(certificate, at),
+            None => RevocationStatus::unknown("no CRL has been loaded"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time(0x17, b"700101000000Z").expect("epoch"), 0);
+        assert_eq!(parse_time(0x17, b"261121014500Z").expect("t"), 1_795_225_500);
+        assert_eq!(parse_time(0x18, b"20261121014500Z").expect("t"), 1_795_225_500);
+        assert_eq!(parse_time(0x17, b"491231235959Z").expect("2049"), 2_524_607_999);
+        assert_eq!(parse_time(0x17, b"500101000000Z").expect("1950"), -631_152_000);
+        assert!(parse_time(0x17, b"261321014500Z").is_err());
+        assert!(parse_time(0x17, b"2611210145Z").is_err());
+        assert!(parse_time(0x17, b"261121014500+").is_err());
+    }
+}
