@@ -2,6 +2,7 @@
 
 mod authority;
 mod card;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,9 @@ enum Command {
     Authority(authority::AuthorityArgs),
     /// The holder's client for a My Number card: --card FILE (emulated) or --reader NAME (PC/SC).
     Card(card::CardArgs),
+    /// Verify a CMS signature or a certificate under a trust profile, with CRLs and/or OCSP.
+    /// Exit status: 0 valid and not revoked, 1 invalid, 2 revoked, 3 revocation status unknown.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,12 +45,13 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Authority(args) => authority::run(args).await,
-            Command::Card(args) => tokio::task::block_in_place(|| card::run(args)),
+            Command::Authority(args) => authority::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Card(args) => tokio::task::block_in_place(|| card::run(args)).map(|()| ExitCode::SUCCESS),
+            Command::Verify(args) => tokio::task::block_in_place(|| verify::run(args)),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("honnin: {e}");
             ExitCode::FAILURE

@@ -12,12 +12,15 @@ use assert_cmd::cargo::CommandCargoExt;
 /// `sign-ca.pem`, `auth-ca.pem`, `top.pem`.
 pub struct Card {
     pub dir: tempfile::TempDir,
+    /// The resident the card was issued to.
+    pub resident: String,
 }
 
 impl Card {
     pub fn issue() -> Self {
-        let c = Card {
+        let mut c = Card {
             dir: tempfile::tempdir().expect("tempdir"),
+            resident: String::new(),
         };
         let data = c.p("data");
         c.ok(&["authority", "init", "--data", &data]);
@@ -40,7 +43,9 @@ impl Card {
             "--municipality",
             "Kiyose-shi",
         ]);
-        let id = id.trim();
+        c.resident = id.trim().to_owned();
+        let id = c.resident.clone();
+        let id = id.as_str();
         c.ok(&[
             "authority",
             "card",
