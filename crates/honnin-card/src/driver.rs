@@ -310,7 +310,20 @@ impl<T: Transport> MynaCard<T> {
     fn read_tlv_file(&mut self, fid: u16, what: &'static str) -> Result<Vec<u8>, CardError> {
         if self.extended {
             // One round trip: READ BINARY by SFI with an extended Le.
-            let r = self.send(&Command::new(0x00, 0xB0, 0x80 | sfi(fid), 0x00).with_le(MAX_EXTENDED_LE))?;
+            let application = self.selected;
+            let r = match self.send(&Command::new(0x00, 0xB0, 0x80 | sfi(fid), 0x00).with_le(MAX_EXTENDED_LE)) {
+                Ok(r) => r,
+                // A reader that cannot carry extended APDUs fails below the card (PC/SC error):
+                // use short ones from now on, in the application we were in.
+                Err(CardError::Transport(_)) => {
+                    self.extended = false;
+                    if let Some(aid) = application {
+                        self.select_application(aid)?;
+                    }
+                    return self.read_tlv_file(fid, what);
+                }
+                Err(e) => return Err(e),
+            };
             match r.sw {
                 StatusWord::OK | StatusWord::END_OF_FILE => {
                     let total = tlv::encoded_len(&r.data).map_err(|_| CardError::Malformed(what))?;

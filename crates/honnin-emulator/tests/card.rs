@@ -454,3 +454,33 @@ async fn reading_the_signing_certificate_then_signing_verifies_the_password_once
     // SELECT AP, VERIFY, READ (cert), SELECT key, SIGN.
     assert_eq!(emulator.exchanges().len(), 5);
 }
+
+/// A reader that refuses extended APDUs below the card (as PC/SC does), not with a status word.
+struct RefusesExtended(Emulator);
+
+impl Transport for RefusesExtended {
+    fn transmit(&mut self, command: &Command) -> Result<Response, TransportError> {
+        if command.is_extended() {
+            return Err(TransportError::Other("SCARD_E_INVALID_PARAMETER".into()));
+        }
+        self.0.transmit(command)
+    }
+
+    fn supports_extended_length(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_reader_that_refuses_extended_apdus_falls_back_to_short_reads() {
+    let issued = issue(date!(1990 - 01 - 02)).await;
+    let mut card = MynaCard::new(RefusesExtended(Emulator::open(&issued.card).expect("open")));
+    let cert = card.auth_certificate().expect("falls back");
+    let expected = issued
+        .authority
+        .resident_certificate(&issued.resident, Hierarchy::Authentication)
+        .await
+        .expect("export");
+    assert_eq!(cert, expected);
+    assert!(!card.sign_ca_certificate().expect("short reads from now on").is_empty());
+}
