@@ -40,8 +40,6 @@ pub enum VerifyError {
     CrlUnknownIssuer,
     #[error("the CRL's thisUpdate {0} is in the future")]
     CrlNotYetValid(OffsetDateTime),
-    #[error("the CRL is stale: its nextUpdate {0} has passed")]
-    CrlStale(OffsetDateTime),
     #[error("the OCSP responder answered {0}")]
     OcspRefused(&'static str),
     #[error("the OCSP response is not signed by the CA or a responder it authorised: {0}")]

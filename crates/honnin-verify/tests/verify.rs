@@ -575,3 +575,188 @@ async fn crl_index_matches_a_generic_parser_on_an_unsorted_crl() {
         entries.len()
     );
 }
+
+#[tokio::test]
+async fn the_remaining_error_variants_from_crafted_inputs() {
+    let w = world().await;
+    // IssuerNotValid: a root that starts after its end-entity certificate does.
+    let key = RsaKey::generate().expect("key");
+    let spec = RootSpec {
+        environment: Environment::Sandbox,
+        hierarchy: Hierarchy::Authentication,
+        serial: Serial::from_u64(9),
+        not_before: datetime!(2026-06-01 00:00 UTC),
+        not_after: datetime!(2035-01-01 00:00 UTC),
+    };
+    let root = CaCertificate::from_der(&build_root(&spec, &key).expect("root")).expect("parse");
+    let holder = RsaKey::generate().expect("key");
+    let ee = EndEntitySpec {
+        serial: Serial::from_u64(0x0100_0000_0000_0009),
+        not_before: datetime!(2026-01-01 00:00 UTC),
+        not_after: datetime!(2030-01-01 00:00 UTC),
+        public_key_pkcs1: holder.public_key_pkcs1().to_vec(),
+        prefecture: "Tokyo-to".into(),
+        municipality: "Kiyose-shi".into(),
+    };
+    let der = build_auth(
+        &Issuer {
+            certificate: &root,
+            key: &key,
+        },
+        &ee,
+        "ID",
+    )
+    .expect("ee");
+    let profile = TrustProfile::sandbox(&[&root.der]).expect("profile");
+    assert!(matches!(
+        profile.validate(&der, datetime!(2026-03-01 00:00 UTC)),
+        Err(VerifyError::IssuerNotValid)
+    ));
+
+    // CMS variants made with openssl.
+    let sign = w.cert(Hierarchy::Signing).await;
+    let auth = w.cert(Hierarchy::Authentication).await;
+    write_pem(&w.path("sign.pem"), "CERTIFICATE", &sign);
+    write_pem(
+        &w.path("sign.key"),
+        "PRIVATE KEY",
+        &w.card.jpki.sign.as_ref().expect("sign").private_key.0,
+    );
+    write_pem(&w.path("auth.pem"), "CERTIFICATE", &auth);
+    write_pem(&w.path("auth.key"), "PRIVATE KEY", &w.card.jpki.auth.private_key.0);
+    std::fs::write(w.path("doc.txt"), "doc").expect("write");
+    let (doc, s_pem, s_key, a_pem, a_key) = (
+        w.p("doc.txt"),
+        w.p("sign.pem"),
+        w.p("sign.key"),
+        w.p("auth.pem"),
+        w.p("auth.key"),
+    );
+    let at = OffsetDateTime::now_utc().min(NOW + Duration::days(30));
+    let cms_with = |name: &str, extra: &[&str]| {
+        let out = w.p(name);
+        let mut args = vec![
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            doc.as_str(),
+            "-outform",
+            "DER",
+            "-out",
+            out.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let log = openssl(&args);
+        std::fs::read(&out).unwrap_or_else(|_| panic!("openssl: {log}"))
+    };
+    let sha1 = cms_with("sha1.p7s", &["-md", "sha1", "-signer", &s_pem, "-inkey", &s_key]);
+    assert!(matches!(
+        cms::verify(&w.profile, &sha1, Some(b"doc"), at),
+        Err(VerifyError::UnsupportedAlgorithm(_))
+    ));
+    let nocerts = cms_with(
+        "nocerts.p7s",
+        &["-md", "sha256", "-nocerts", "-signer", &s_pem, "-inkey", &s_key],
+    );
+    assert!(matches!(
+        cms::verify(&w.profile, &nocerts, Some(b"doc"), at),
+        Err(VerifyError::SignerCertificateMissing)
+    ));
+    let two = cms_with(
+        "two.p7s",
+        &[
+            "-md", "sha256", "-signer", &s_pem, "-inkey", &s_key, "-signer", &a_pem, "-inkey", &a_key,
+        ],
+    );
+    assert!(matches!(
+        cms::verify(&w.profile, &two, Some(b"doc"), at),
+        Err(VerifyError::SignerCount(2))
+    ));
+    // contentType attribute changed from id-data: refused before the signature is even tried.
+    let mut message = cms_with("ct.p7s", &["-md", "sha256", "-signer", &s_pem, "-inkey", &s_key]);
+    let id_data = [0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x01];
+    let positions: Vec<usize> = message
+        .windows(id_data.len())
+        .enumerate()
+        .filter(|(_, x)| *x == id_data)
+        .map(|(i, _)| i)
+        .collect();
+    let last = *positions.last().expect("the contentType attribute");
+    assert!(positions.len() >= 2, "eContentType and the attribute");
+    message[last + id_data.len() - 1] = 0x02;
+    assert!(matches!(
+        cms::verify(&w.profile, &message, Some(b"doc"), at),
+        Err(VerifyError::ContentTypeMismatch)
+    ));
+
+    // OCSP: a refused request, and an answer about another certificate.
+    let v = w.profile.validate(&auth, NOW).expect("valid");
+    let responder = Responder::new(w.authority.clone()).await.expect("responder");
+    let now = OffsetDateTime::now_utc();
+    let req = ocsp::request(&v, false).expect("request");
+    let refused = responder.respond(b"not an OCSP request", now).await;
+    assert!(matches!(
+        ocsp::verify_response(&v, &req, &refused, now, Freshness::default()),
+        Err(VerifyError::OcspRefused("malformedRequest"))
+    ));
+    let s = w.profile.validate(&sign, NOW).expect("valid");
+    let other = responder
+        .respond(&ocsp::request(&s, false).expect("request").der, now)
+        .await;
+    // The signing CA's responder does not speak for the auth CA.
+    assert!(matches!(
+        ocsp::verify_response(&v, &req, &other, now, Freshness::default()),
+        Err(VerifyError::OcspUnauthorizedSigner(_))
+    ));
+    // Same CA, another serial: the signature is fine, the answer is not for us.
+    let second = {
+        let card = w.dir.path().join("second.json");
+        let r = w
+            .authority
+            .add_resident(
+                NewResident {
+                    name: "佐藤　一郎".into(),
+                    address: "東京都".into(),
+                    birth_date: date!(1980 - 01 - 01),
+                    sex: Sex::Male,
+                    prefecture: "Tokyo-to".into(),
+                    municipality: "Kiyose-shi".into(),
+                    adult_ward: false,
+                },
+                NOW,
+            )
+            .await
+            .expect("resident");
+        w.authority
+            .issue_card(
+                IssueCard {
+                    resident_id: r.id.clone(),
+                    auth_pin: "1234".into(),
+                    sign_password: None,
+                    kenhojo_pin: None,
+                    juki_pin: None,
+                },
+                &card,
+                NOW,
+            )
+            .await
+            .expect("issue");
+        w.profile
+            .validate(
+                &w.authority
+                    .resident_certificate(&r.id, Hierarchy::Authentication)
+                    .await
+                    .expect("cert"),
+                NOW,
+            )
+            .expect("valid")
+    };
+    let for_second = responder
+        .respond(&ocsp::request(&second, false).expect("request").der, now)
+        .await;
+    assert!(matches!(
+        ocsp::verify_response(&v, &req, &for_second, now, Freshness::default()),
+        Err(VerifyError::OcspNoMatchingResponse)
+    ));
+}

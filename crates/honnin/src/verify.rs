@@ -13,13 +13,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("trust_source").required(true).args(["trust", "trust_anchor"])))]
+#[command(group(clap::ArgGroup::new("trust_source").required(true).multiple(true).args(["trust", "trust_anchor"])))]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["cms", "cert"])))]
 pub struct VerifyArgs {
     /// The built-in production profile (J-LIS's real roots).
     #[arg(long)]
     trust: Option<TrustArg>,
-    /// Sandbox roots (PEM or DER) exported with `honnin authority ca export`.
+    /// Sandbox roots (PEM or DER) exported with `honnin authority ca export`; with `--trust production`,
+    /// more production roots (a generation published after this build).
     #[arg(long, value_name = "FILE", num_args = 1..)]
     trust_anchor: Vec<PathBuf>,
     /// A CRL (DER) of the issuing CA; may be given more than once (one per CA).
@@ -61,12 +62,10 @@ fn read(path: &PathBuf) -> Result<Vec<u8>> {
 /// Exit statuses: 0 valid and not revoked; 1 invalid; 2 revoked; 3 revocation status unknown.
 pub fn run(args: VerifyArgs) -> Result<std::process::ExitCode> {
     let at = args.at.unwrap_or_else(OffsetDateTime::now_utc);
-    let profile = if args.trust.is_some() {
-        TrustProfile::production()?
-    } else {
-        let anchors: Vec<Vec<u8>> = args.trust_anchor.iter().map(read).collect::<Result<_>>()?;
-        TrustProfile::sandbox(&anchors.iter().map(Vec::as_slice).collect::<Vec<_>>())?
-    };
+    let anchors: Vec<Vec<u8>> = args.trust_anchor.iter().map(read).collect::<Result<_>>()?;
+    let anchors: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
+    let profile =
+        if args.trust.is_some() { TrustProfile::production_with(&anchors)? } else { TrustProfile::sandbox(&anchors)? };
     let (outcome, signing_time) = match (&args.cms, &args.cert) {
         (Some(cms_path), _) => {
             let message = read(cms_path)?;
