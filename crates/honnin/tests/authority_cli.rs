@@ -2,11 +2,14 @@
 //! certificates verify against the sandbox roots, CRLs revoke them after life events, the OCSP
 //! responder answers good then revoked, and bad input fails with one clear sentence.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
+use common::openssl;
 
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -34,21 +37,11 @@ impl Sandbox {
     }
 
     fn honnin(&self, args: &[&str]) -> Output {
-        Command::cargo_bin("honnin")
-            .expect("binary")
-            .args(args)
-            .output()
-            .expect("run honnin")
+        common::honnin(args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.honnin(args);
-        assert!(
-            out.status.success(),
-            "honnin {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
+        common::honnin_ok(args)
     }
 
     /// Runs honnin expecting failure; returns its stderr, which must be one line.
@@ -164,16 +157,6 @@ impl Sandbox {
         args.extend(event);
         self.ok(&args);
     }
-}
-
-fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed (.ci/run installs it)");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    text
 }
 
 fn verify(ca: &str, crl: &str, cert: &str) -> String {

@@ -116,23 +116,11 @@ impl Card {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::cargo_bin("honnin")
-            .expect("binary")
-            .args(args)
-            .env_remove("HONNIN_PIN")
-            .env_remove("HONNIN_SIGN_PASSWORD")
-            .output()
-            .expect("run")
+        honnin(args)
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "honnin {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
+        honnin_ok(args)
     }
 
     /// `honnin card --card card.json ARGS…`
@@ -159,6 +147,28 @@ impl Card {
         ]);
         out
     }
+}
+
+/// Runs `honnin` with no PIN variables inherited from the environment.
+pub fn honnin(args: &[&str]) -> Output {
+    Command::cargo_bin("honnin")
+        .expect("binary")
+        .args(args)
+        .env_remove("HONNIN_PIN")
+        .env_remove("HONNIN_SIGN_PASSWORD")
+        .output()
+        .expect("run honnin")
+}
+
+/// Runs `honnin`, which must succeed; returns its stdout.
+pub fn honnin_ok(args: &[&str]) -> String {
+    let out = honnin(args);
+    assert!(
+        out.status.success(),
+        "honnin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 pub fn stderr(o: &Output) -> String {
