@@ -119,11 +119,8 @@ fn random_alnum(n: usize) -> String {
 }
 
 fn random_digits(n: usize) -> String {
-    random_alnum(n * 4)
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .chain(std::iter::repeat('0'))
-        .take(n)
+    (0..n)
+        .map(|_| char::from(b'0' + crate::store::random_digit()))
         .collect()
 }
 

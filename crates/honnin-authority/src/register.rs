@@ -93,17 +93,7 @@ pub(crate) fn check_place(what: &str, value: &str) -> Result<(), AuthorityError>
 
 /// A My Number (個人番号): 11 random digits and the check digit of 番号法施行令 第8条.
 pub(crate) fn new_my_number() -> String {
-    let mut digits = [0u8; 11];
-    for d in digits.iter_mut() {
-        let mut b = [0u8; 1];
-        loop {
-            let _ = aws_lc_rs::rand::fill(&mut b);
-            if b[0] < 250 {
-                break;
-            }
-        }
-        *d = b[0] % 10;
-    }
+    let digits: [u8; 11] = std::array::from_fn(|_| crate::store::random_digit());
     let mut s: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
     s.push(char::from(b'0' + my_number_check_digit(&digits)));
     s

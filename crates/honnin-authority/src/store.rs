@@ -114,6 +114,18 @@ fn random_u64() -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// A uniformly random decimal digit (rejection sampling keeps it unbiased).
+pub(crate) fn random_digit() -> u8 {
+    let mut b = [0u8; 1];
+    loop {
+        // aws-lc's RNG does not fail on supported platforms.
+        let _ = aws_lc_rs::rand::fill(&mut b);
+        if b[0] < 250 {
+            return b[0] % 10;
+        }
+    }
+}
+
 /// A random serial in [2^56, 2^63): always 8 DER content bytes, positive, unpredictable.
 pub(crate) fn random_serial() -> u64 {
     (random_u64() & 0x7FFF_FFFF_FFFF_FFFF) | 0x0100_0000_0000_0000
