@@ -64,8 +64,11 @@ pub fn run(args: VerifyArgs) -> Result<std::process::ExitCode> {
     let at = args.at.unwrap_or_else(OffsetDateTime::now_utc);
     let anchors: Vec<Vec<u8>> = args.trust_anchor.iter().map(read).collect::<Result<_>>()?;
     let anchors: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
-    let profile =
-        if args.trust.is_some() { TrustProfile::production_with(&anchors)? } else { TrustProfile::sandbox(&anchors)? };
+    let profile = if args.trust.is_some() {
+        TrustProfile::production_with(&anchors)?
+    } else {
+        TrustProfile::sandbox(&anchors)?
+    };
     let (outcome, signing_time) = match (&args.cms, &args.cert) {
         (Some(cms_path), _) => {
             let message = read(cms_path)?;
