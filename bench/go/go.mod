@@ -1,0 +1,3 @@
+module verifybench
+
+go 1.19
