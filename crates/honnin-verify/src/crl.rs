@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use honnin_profile::{key::verify_rsa_pkcs1, signed_parts, CaCertificate, Hierarchy, RevocationReason};
+use der::asn1::ObjectIdentifier;
+use der::Decode;
+use honnin_profile::{key::verify_rsa_pkcs1, CaCertificate, Hierarchy, RevocationReason};
 use time::OffsetDateTime;
 
 use crate::{RevocationStatus, StatusSource, TrustProfile, Validated, VerifyError};
@@ -30,7 +32,30 @@ pub struct CrlIndex {
     long: Vec<(Vec<u8>, u32, u8)>,
     buckets: Vec<u32>,
     min: u64,
-    span: u128,
+    /// A serial's bucket is `(serial - min) >> shift`: a shift, not a division, on the lookup path.
+    shift: u32,
+}
+
+/// One CRL entry as the index holds it: reason code and revocation time in Unix seconds. Converting
+/// to `OffsetDateTime` is left to the caller that needs it, off the hot path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    reason: u8,
+    revoked_at: u32,
+}
+
+impl Revocation {
+    pub fn reason(self) -> RevocationReason {
+        RevocationReason::from_code(self.reason).unwrap_or(RevocationReason::Unspecified)
+    }
+
+    pub fn revoked_at_unix(self) -> u32 {
+        self.revoked_at
+    }
+
+    pub fn revoked_at(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.revoked_at as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
 }
 
 /// No reasonCode extension on the entry.
@@ -108,6 +133,27 @@ fn parse_time(tag: u8, v: &[u8]) -> Result<i64, VerifyError> {
 
 fn to_time(secs: i64) -> Result<OffsetDateTime, VerifyError> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|_| bad("a time is out of range"))
+}
+
+/// Splits `CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue }` by hand:
+/// the `der` crate caps lengths at 256 MiB, and a 10-million-entry CRL is 410 MB.
+fn split_signed(der: &[u8]) -> Result<(&[u8], ObjectIdentifier, &[u8]), VerifyError> {
+    let (tag, start, end) = tlv(der, 0)?;
+    if tag != 0x30 || end != der.len() {
+        return Err(bad("not a single DER SEQUENCE"));
+    }
+    let (tag, _, tbs_end) = tlv(der, start)?;
+    if tag != 0x30 {
+        return Err(bad("TBSCertList is not a SEQUENCE"));
+    }
+    let tbs = &der[start..tbs_end];
+    let (_, _, alg_end) = tlv(der, tbs_end)?;
+    let algorithm = spki::AlgorithmIdentifierOwned::from_der(&der[tbs_end..alg_end])?.oid;
+    let (tag, s, e) = tlv(der, alg_end)?;
+    if tag != 0x03 || e != end || s == e || der[s] != 0 {
+        return Err(bad("the signature is not a whole-byte BIT STRING at the end"));
+    }
+    Ok((tbs, algorithm, &der[s + 1..e]))
 }
 
 /// What the TBSCertList says besides its entries.
@@ -294,7 +340,7 @@ impl CrlIndex {
     /// builds the index. A CRL whose thisUpdate is after `at` is refused; staleness (past nextUpdate)
     /// is judged at each lookup, so an index can be kept until its successor arrives.
     pub fn build(profile: &TrustProfile, der: &[u8], at: OffsetDateTime) -> Result<Self, VerifyError> {
-        let (tbs, algorithm, signature) = signed_parts(der).map_err(|e| bad(&e.to_string()))?;
+        let (tbs, algorithm, signature) = split_signed(der)?;
         let header = parse_header(tbs)?;
         let candidates: Vec<&CaCertificate> = profile
             .roots()
@@ -333,7 +379,7 @@ impl CrlIndex {
     /// Parses and indexes a CRL **without checking its signature or issuer**: for benchmarks and for
     /// callers that verified it otherwise. Never use its answers as revocation status unverified.
     pub fn parse_unverified(der: &[u8]) -> Result<Self, VerifyError> {
-        let (tbs, _, _) = signed_parts(der).map_err(|e| bad(&e.to_string()))?;
+        let (tbs, _, _) = split_signed(der)?;
         let header = parse_header(tbs)?;
         let (mut serials, mut times, mut reasons, mut long, sorted) = match header.entries {
             Some((s, e)) => parse_entries(tbs, s, e)?,
@@ -363,25 +409,27 @@ impl CrlIndex {
             long,
             buckets: Vec::new(),
             min: 0,
-            span: 1,
+            shift: 0,
         };
         index.build_buckets();
         Ok(index)
     }
 
     /// A table over the serial range so a lookup lands near its entry in one step (serials are random
-    /// and spread evenly; an uneven spread is still correct, only slower).
+    /// and spread evenly; an uneven spread is still correct, only slower). About four entries a
+    /// bucket at most: no more than 2 bytes per entry for the table.
     fn build_buckets(&mut self) {
         let n = self.serials.len();
-        // About four entries a bucket: at most 2 bytes per entry for the table.
-        let count = (n / 4).next_power_of_two().clamp(1, 1 << 24);
         self.min = self.serials.first().copied().unwrap_or(0);
-        let max = self.serials.last().copied().unwrap_or(0);
-        self.span = (max - self.min) as u128 + 1;
+        let range = self.serials.last().copied().unwrap_or(0) - self.min;
+        let target_bits = (n / 4).next_power_of_two().clamp(1, 1 << 24).trailing_zeros();
+        let range_bits = 64 - range.leading_zeros();
+        self.shift = range_bits.saturating_sub(target_bits);
+        let count = (range >> self.shift) as usize + 1;
         let mut buckets = vec![0u32; count + 1];
         let mut b = 0usize;
         for (i, &s) in self.serials.iter().enumerate() {
-            let target = self.bucket_of(s, count);
+            let target = ((s - self.min) >> self.shift) as usize;
             while b < target {
                 b += 1;
                 buckets[b] = i as u32;
@@ -393,14 +441,9 @@ impl CrlIndex {
         self.buckets = buckets;
     }
 
-    #[inline(always)]
-    fn bucket_of(&self, serial: u64, count: usize) -> usize {
-        (((serial - self.min) as u128 * count as u128) / self.span) as usize
-    }
-
     /// The revocation of a serial (magnitude bytes, big-endian), if the CRL lists it.
     #[inline]
-    pub fn lookup(&self, serial: &[u8]) -> Option<(RevocationReason, OffsetDateTime)> {
+    pub fn lookup(&self, serial: &[u8]) -> Option<Revocation> {
         let start = serial.iter().position(|&b| b != 0).unwrap_or(serial.len());
         let serial = &serial[start..];
         if serial.len() <= 8 {
@@ -408,29 +451,25 @@ impl CrlIndex {
         } else {
             let i = self.long.binary_search_by(|(s, _, _)| s.as_slice().cmp(serial)).ok()?;
             let (_, t, r) = &self.long[i];
-            Some(Self::entry(*t, *r))
+            Some(Revocation {
+                reason: *r,
+                revoked_at: *t,
+            })
         }
     }
 
-    /// The revocation of a serial that fits 64 bits. No allocation.
+    /// The revocation of a serial that fits 64 bits: a shift, a bucket, a short binary search. No
+    /// allocation.
     #[inline]
-    pub fn lookup_u64(&self, serial: u64) -> Option<(RevocationReason, OffsetDateTime)> {
-        if self.serials.is_empty() || serial < self.min || (serial - self.min) as u128 >= self.span {
-            return None;
-        }
-        let count = self.buckets.len() - 1;
-        let b = self.bucket_of(serial, count);
-        let (lo, hi) = (self.buckets[b] as usize, self.buckets[b + 1] as usize);
-        let i = lo + self.serials[lo..hi].binary_search(&serial).ok()?;
-        Some(Self::entry(self.times[i], self.reasons[i]))
-    }
-
-    fn entry(time: u32, reason: u8) -> (RevocationReason, OffsetDateTime) {
-        let reason = RevocationReason::from_code(reason).unwrap_or(RevocationReason::Unspecified);
-        (
-            reason,
-            OffsetDateTime::from_unix_timestamp(time as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        )
+    pub fn lookup_u64(&self, serial: u64) -> Option<Revocation> {
+        let offset = serial.checked_sub(self.min)?;
+        let b = (offset >> self.shift) as usize;
+        let (lo, hi) = (*self.buckets.get(b)? as usize, *self.buckets.get(b + 1)? as usize);
+        let i = lo + self.serials.get(lo..hi)?.binary_search(&serial).ok()?;
+        Some(Revocation {
+            reason: self.reasons[i],
+            revoked_at: self.times[i],
+        })
     }
 
     /// The status of a validated certificate at `at`. Unknown when the CRL is from another CA
@@ -450,10 +489,10 @@ impl CrlIndex {
             _ => {}
         }
         match self.lookup(certificate.certificate.info().serial.as_bytes()) {
-            Some((reason, revoked_at)) => RevocationStatus::Revoked {
+            Some(r) => RevocationStatus::Revoked {
                 source: StatusSource::Crl,
-                reason,
-                revoked_at,
+                reason: r.reason(),
+                revoked_at: r.revoked_at(),
             },
             None => RevocationStatus::Good {
                 source: StatusSource::Crl,
@@ -545,6 +584,31 @@ impl CrlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crls_longer_than_256_mib_split() {
+        // SEQUENCE { SEQUENCE (300 MiB of TBS) , AlgorithmIdentifier, BIT STRING }: only the framing
+        // is read here; `der` refuses any length above 256 MiB.
+        let tbs_len = 300usize << 20;
+        let alg = [
+            0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00,
+        ];
+        let sig = [0x03, 0x03, 0x00, 0xAB, 0xCD];
+        let inner = 6 + tbs_len + alg.len() + sig.len();
+        let mut der = vec![0x30, 0x84];
+        der.extend_from_slice(&(inner as u32).to_be_bytes());
+        der.extend_from_slice(&[0x30, 0x84]);
+        der.extend_from_slice(&(tbs_len as u32).to_be_bytes());
+        der.resize(der.len() + tbs_len, 0);
+        der.extend_from_slice(&alg);
+        der.extend_from_slice(&sig);
+        let (tbs, algorithm, signature) = split_signed(&der).expect("splits");
+        assert_eq!(tbs.len(), 6 + tbs_len);
+        assert_eq!(algorithm, honnin_profile::oid::SHA256_WITH_RSA);
+        assert_eq!(signature, [0xAB, 0xCD]);
+        der.push(0);
+        assert!(split_signed(&der).is_err(), "trailing bytes");
+    }
 
     #[test]
     fn times() {

@@ -557,7 +557,8 @@ async fn crl_index_matches_a_generic_parser_on_an_unsorted_crl() {
     let by_serial: std::collections::HashMap<u64, RevocationReason> =
         entries.iter().map(|e| (e.serial, e.reason)).collect();
     for e in generic.tbs_cert_list.revoked_certificates.expect("entries") {
-        let (reason, at) = index.lookup(e.serial_number.as_bytes()).expect("listed");
+        let found = index.lookup(e.serial_number.as_bytes()).expect("listed");
+        let (reason, at) = (found.reason(), found.revoked_at());
         assert_eq!(
             at.unix_timestamp() as u64,
             e.revocation_date.to_unix_duration().as_secs()
