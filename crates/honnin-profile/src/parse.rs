@@ -31,6 +31,8 @@ pub struct EndEntityInfo {
     pub issuer: Name,
     /// The issuing municipality named by the CRL distribution point, when present.
     pub crl_partition: Option<CrlPartition>,
+    /// The holder's public key, PKCS#1 `RSAPublicKey` DER.
+    pub public_key: Vec<u8>,
 }
 
 /// The per-municipality CRL partition an end-entity certificate names.
@@ -126,6 +128,7 @@ pub fn parse_end_entity(der: &[u8]) -> Result<EndEntity, ProfileError> {
         authority_key_id: authority_key_id(exts)?,
         issuer: tbs.issuer.clone(),
         crl_partition: crl_partition(exts, environment, hierarchy)?,
+        public_key: tbs.subject_public_key_info.subject_public_key.raw_bytes().to_vec(),
     };
     let subject = names::attributes(&tbs.subject)?;
     match hierarchy {

@@ -1,8 +1,10 @@
 //! Trust profiles and certificate validation.
 
+use std::sync::Arc;
+
 use honnin_profile::{
-    certificates_from_pem_or_der, find_issuer, parse_end_entity, trust, CaCertificate, EndEntity, Environment,
-    Hierarchy, ProfileError,
+    certificates_from_pem_or_der, parse_end_entity, trust, CaCertificate, EndEntity, Environment, Hierarchy,
+    ProfileError,
 };
 use time::OffsetDateTime;
 
@@ -13,6 +15,8 @@ use crate::VerifyError;
 pub struct TrustProfile {
     environment: Environment,
     roots: Vec<CaCertificate>,
+    /// The roots again, shared: a validated certificate points at its issuer without copying it.
+    shared: Vec<Arc<CaCertificate>>,
 }
 
 /// A certificate that chains to the profile and is valid at the time checked.
@@ -20,7 +24,7 @@ pub struct TrustProfile {
 pub struct Validated {
     pub certificate: EndEntity,
     /// The root generation that issued it.
-    pub issuer: CaCertificate,
+    pub issuer: Arc<CaCertificate>,
     /// The certificate's public key, PKCS#1 DER.
     pub public_key: Vec<u8>,
     pub der: Vec<u8>,
@@ -50,10 +54,7 @@ impl TrustProfile {
     /// after this build.
     pub fn production_with(extra: &[&[u8]]) -> Result<Self, VerifyError> {
         let roots = trust::production_roots_with(extra).map_err(not_jpki)?;
-        Ok(TrustProfile {
-            environment: Environment::Production,
-            roots,
-        })
+        Ok(Self::new(Environment::Production, roots))
     }
 
     /// The sandbox profile: the roots of a sandbox authority (`honnin authority ca export`), PEM or DER.
@@ -75,10 +76,16 @@ impl TrustProfile {
         if roots.is_empty() {
             return Err(VerifyError::Malformed("no trust anchor given".into()));
         }
-        Ok(TrustProfile {
-            environment: Environment::Sandbox,
+        Ok(Self::new(Environment::Sandbox, roots))
+    }
+
+    fn new(environment: Environment, roots: Vec<CaCertificate>) -> Self {
+        let shared = roots.iter().cloned().map(Arc::new).collect();
+        TrustProfile {
+            environment,
             roots,
-        })
+            shared,
+        }
     }
 
     pub fn environment(&self) -> Environment {
@@ -92,7 +99,7 @@ impl TrustProfile {
     /// The root generation whose key signed `der` (a certificate or a CRL), by key identifier and
     /// signature.
     pub fn issuer_of(&self, der: &[u8]) -> Option<&CaCertificate> {
-        find_issuer(der, &self.roots)
+        honnin_profile::find_issuer(der, &self.roots)
     }
 
     /// Validates an end-entity certificate at `at`: JPKI profile, the profile's environment (policy
@@ -106,27 +113,35 @@ impl TrustProfile {
                 found: info.environment,
             });
         }
-        let candidates: Vec<CaCertificate> = self
-            .roots
+        // The issuer: a root of the right hierarchy, name and key identifier whose key verifies the
+        // signature. Never by name alone: every generation has the same DN.
+        let mut named = false;
+        let mut issuer = None;
+        for root in self
+            .shared
             .iter()
-            .filter(|r| r.hierarchy == certificate.hierarchy())
-            .cloned()
-            .collect();
-        let issuer = match find_issuer(der, &candidates) {
-            Some(i) => i.clone(),
-            None => {
-                // A root with the right name and key identifier that does not verify the signature
-                // means a forged or damaged certificate, not an unknown issuer.
-                let named = candidates.iter().any(|r| {
-                    r.subject == info.issuer && info.authority_key_id.as_ref().is_none_or(|k| *k == r.key_identifier)
-                });
-                return Err(if named {
-                    VerifyError::BadSignature
-                } else {
-                    VerifyError::UntrustedIssuer
-                });
+            .filter(|r| r.hierarchy == certificate.hierarchy() && r.subject == info.issuer)
+        {
+            if info
+                .authority_key_id
+                .as_ref()
+                .is_some_and(|k| *k != root.key_identifier)
+            {
+                continue;
             }
-        };
+            named = true;
+            if root.verify_issued(der).is_ok() {
+                issuer = Some(Arc::clone(root));
+                break;
+            }
+        }
+        // A root with the right name and key identifier that does not verify the signature means a
+        // forged or damaged certificate, not an unknown issuer.
+        let issuer = issuer.ok_or(if named {
+            VerifyError::BadSignature
+        } else {
+            VerifyError::UntrustedIssuer
+        })?;
         if at < info.not_before {
             return Err(VerifyError::NotYetValid(info.not_before));
         }
@@ -136,7 +151,7 @@ impl TrustProfile {
         if at < issuer.not_before || at > issuer.not_after {
             return Err(VerifyError::IssuerNotValid);
         }
-        let public_key = public_key_of(der)?;
+        let public_key = info.public_key.clone();
         Ok(Validated {
             certificate,
             issuer,
@@ -156,16 +171,4 @@ impl TrustProfile {
         }
         Ok(v)
     }
-}
-
-/// The PKCS#1 public key of a certificate.
-pub(crate) fn public_key_of(der: &[u8]) -> Result<Vec<u8>, VerifyError> {
-    use der::Decode;
-    let cert = x509_cert::Certificate::from_der(der)?;
-    Ok(cert
-        .tbs_certificate
-        .subject_public_key_info
-        .subject_public_key
-        .raw_bytes()
-        .to_vec())
 }
