@@ -218,25 +218,53 @@ impl CaCertificate {
     }
 }
 
-/// Splits a signed DER structure into (TBS bytes as received, signature algorithm, signature).
+/// One DER TLV header at `pos`: (tag, content start, content end). Lengths of up to four bytes, so
+/// that structures over the `der` crate's 256 MiB cap (a 10-million-entry CRL is 410 MB) are read.
+fn tlv_at(buf: &[u8], pos: usize) -> Result<(u8, usize, usize), ProfileError> {
+    let truncated = || ProfileError::Malformed("truncated DER".into());
+    let tag = *buf.get(pos).ok_or_else(truncated)?;
+    let first = *buf.get(pos + 1).ok_or_else(truncated)?;
+    let (len, start) = if first < 0x80 {
+        (first as usize, pos + 2)
+    } else {
+        let n = (first & 0x7F) as usize;
+        if n == 0 || n > 4 {
+            return Err(ProfileError::Malformed("unsupported DER length".into()));
+        }
+        let bytes = buf.get(pos + 2..pos + 2 + n).ok_or_else(truncated)?;
+        (bytes.iter().fold(0usize, |a, &b| (a << 8) | b as usize), pos + 2 + n)
+    };
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(truncated)?;
+    Ok((tag, start, end))
+}
+
+/// Splits a signed DER structure — a certificate, a CRL, anything `SEQUENCE { tbs, algorithm,
+/// signature }` — into (TBS bytes as received, signature algorithm, signature). The outer layers are
+/// framed by hand so that a CRL of any size splits; only the small `AlgorithmIdentifier` goes through
+/// `der`.
 pub fn signed_parts(der: &[u8]) -> Result<(&[u8], der::asn1::ObjectIdentifier, &[u8]), ProfileError> {
-    use der::{asn1::BitStringRef, Header, Reader, SliceReader, Tag};
-    let mut reader = SliceReader::new(der)?;
-    let header = Header::decode(&mut reader)?;
-    if header.tag != Tag::Sequence {
-        return Err(ProfileError::Malformed("a signed structure is a SEQUENCE".into()));
+    let (tag, start, end) = tlv_at(der, 0)?;
+    if tag != 0x30 || end != der.len() {
+        return Err(ProfileError::Malformed(
+            "a signed structure is a single DER SEQUENCE".into(),
+        ));
     }
-    let parts = reader.read_nested(header.length, |r| {
-        let tbs = r.tlv_bytes()?;
-        let algorithm = spki::AlgorithmIdentifierOwned::decode(r)?;
-        let signature = BitStringRef::decode(r)?;
-        Ok((tbs, algorithm.oid, signature))
-    })?;
-    let (tbs, algorithm, signature) = reader.finish(parts)?;
-    let signature = signature
-        .as_bytes()
-        .ok_or(ProfileError::Malformed("signature has unused bits".into()))?;
-    Ok((tbs, algorithm, signature))
+    let (tag, _, tbs_end) = tlv_at(der, start)?;
+    if tag != 0x30 {
+        return Err(ProfileError::Malformed("the signed part is not a SEQUENCE".into()));
+    }
+    let (_, _, alg_end) = tlv_at(der, tbs_end)?;
+    let algorithm = spki::AlgorithmIdentifierOwned::from_der(&der[tbs_end..alg_end])?.oid;
+    let (tag, s, e) = tlv_at(der, alg_end)?;
+    if tag != 0x03 || e != end || s == e || der[s] != 0 {
+        return Err(ProfileError::Malformed(
+            "the signature is not a whole-byte BIT STRING at the end".into(),
+        ));
+    }
+    Ok((&der[start..tbs_end], algorithm, &der[s + 1..e]))
 }
 
 /// Finds the root generation that issued `der`: candidates whose key identifier matches the
@@ -285,4 +313,35 @@ pub fn certificates_from_pem_or_der(input: &[u8]) -> Result<Vec<Vec<u8>>, Profil
         return Err(ProfileError::Pem("no CERTIFICATE block".into()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_structures_longer_than_256_mib_split() {
+        // SEQUENCE { SEQUENCE (300 MiB) , AlgorithmIdentifier, BIT STRING }: only the framing is
+        // read; the `der` crate refuses any length above 256 MiB.
+        let tbs_len = 300usize << 20;
+        let alg = [
+            0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00,
+        ];
+        let sig = [0x03, 0x03, 0x00, 0xAB, 0xCD];
+        let inner = 6 + tbs_len + alg.len() + sig.len();
+        let mut der = vec![0x30, 0x84];
+        der.extend_from_slice(&(inner as u32).to_be_bytes());
+        der.extend_from_slice(&[0x30, 0x84]);
+        der.extend_from_slice(&(tbs_len as u32).to_be_bytes());
+        der.resize(der.len() + tbs_len, 0);
+        der.extend_from_slice(&alg);
+        der.extend_from_slice(&sig);
+        let (tbs, algorithm, signature) = signed_parts(&der).expect("splits");
+        assert_eq!(tbs.len(), 6 + tbs_len);
+        assert_eq!(algorithm, oid::SHA256_WITH_RSA);
+        assert_eq!(signature, [0xAB, 0xCD]);
+        der.push(0);
+        assert!(signed_parts(&der).is_err(), "trailing bytes");
+        assert!(signed_parts(&[0x30, 0x03, 0x30, 0x01]).is_err(), "truncated");
+    }
 }

@@ -10,9 +10,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use der::asn1::ObjectIdentifier;
-use der::Decode;
-use honnin_profile::{key::verify_rsa_pkcs1, CaCertificate, Hierarchy, RevocationReason};
+use honnin_profile::{key::verify_rsa_pkcs1, signed_parts, CaCertificate, Hierarchy, RevocationReason};
 use time::OffsetDateTime;
 
 use crate::{RevocationStatus, StatusSource, TrustProfile, Validated, VerifyError};
@@ -133,27 +131,6 @@ fn parse_time(tag: u8, v: &[u8]) -> Result<i64, VerifyError> {
 
 fn to_time(secs: i64) -> Result<OffsetDateTime, VerifyError> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|_| bad("a time is out of range"))
-}
-
-/// Splits `CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue }` by hand:
-/// the `der` crate caps lengths at 256 MiB, and a 10-million-entry CRL is 410 MB.
-fn split_signed(der: &[u8]) -> Result<(&[u8], ObjectIdentifier, &[u8]), VerifyError> {
-    let (tag, start, end) = tlv(der, 0)?;
-    if tag != 0x30 || end != der.len() {
-        return Err(bad("not a single DER SEQUENCE"));
-    }
-    let (tag, _, tbs_end) = tlv(der, start)?;
-    if tag != 0x30 {
-        return Err(bad("TBSCertList is not a SEQUENCE"));
-    }
-    let tbs = &der[start..tbs_end];
-    let (_, _, alg_end) = tlv(der, tbs_end)?;
-    let algorithm = spki::AlgorithmIdentifierOwned::from_der(&der[tbs_end..alg_end])?.oid;
-    let (tag, s, e) = tlv(der, alg_end)?;
-    if tag != 0x03 || e != end || s == e || der[s] != 0 {
-        return Err(bad("the signature is not a whole-byte BIT STRING at the end"));
-    }
-    Ok((tbs, algorithm, &der[s + 1..e]))
 }
 
 /// What the TBSCertList says besides its entries.
@@ -340,7 +317,7 @@ impl CrlIndex {
     /// builds the index. A CRL whose thisUpdate is after `at` is refused; staleness (past nextUpdate)
     /// is judged at each lookup, so an index can be kept until its successor arrives.
     pub fn build(profile: &TrustProfile, der: &[u8], at: OffsetDateTime) -> Result<Self, VerifyError> {
-        let (tbs, algorithm, signature) = split_signed(der)?;
+        let (tbs, algorithm, signature) = signed_parts(der).map_err(|e| bad(&e.to_string()))?;
         let header = parse_header(tbs)?;
         let candidates: Vec<&CaCertificate> = profile
             .roots()
@@ -379,7 +356,7 @@ impl CrlIndex {
     /// Parses and indexes a CRL **without checking its signature or issuer**: for benchmarks and for
     /// callers that verified it otherwise. Never use its answers as revocation status unverified.
     pub fn parse_unverified(der: &[u8]) -> Result<Self, VerifyError> {
-        let (tbs, _, _) = split_signed(der)?;
+        let (tbs, _, _) = signed_parts(der).map_err(|e| bad(&e.to_string()))?;
         let header = parse_header(tbs)?;
         let (mut serials, mut times, mut reasons, mut long, sorted) = match header.entries {
             Some((s, e)) => parse_entries(tbs, s, e)?,
@@ -584,31 +561,6 @@ impl CrlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crls_longer_than_256_mib_split() {
-        // SEQUENCE { SEQUENCE (300 MiB of TBS) , AlgorithmIdentifier, BIT STRING }: only the framing
-        // is read here; `der` refuses any length above 256 MiB.
-        let tbs_len = 300usize << 20;
-        let alg = [
-            0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00,
-        ];
-        let sig = [0x03, 0x03, 0x00, 0xAB, 0xCD];
-        let inner = 6 + tbs_len + alg.len() + sig.len();
-        let mut der = vec![0x30, 0x84];
-        der.extend_from_slice(&(inner as u32).to_be_bytes());
-        der.extend_from_slice(&[0x30, 0x84]);
-        der.extend_from_slice(&(tbs_len as u32).to_be_bytes());
-        der.resize(der.len() + tbs_len, 0);
-        der.extend_from_slice(&alg);
-        der.extend_from_slice(&sig);
-        let (tbs, algorithm, signature) = split_signed(&der).expect("splits");
-        assert_eq!(tbs.len(), 6 + tbs_len);
-        assert_eq!(algorithm, honnin_profile::oid::SHA256_WITH_RSA);
-        assert_eq!(signature, [0xAB, 0xCD]);
-        der.push(0);
-        assert!(split_signed(&der).is_err(), "trailing bytes");
-    }
 
     #[test]
     fn times() {
