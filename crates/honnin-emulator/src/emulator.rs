@@ -237,8 +237,10 @@ impl Emulator {
     }
 
     /// The FID in the current application whose short file identifier is `sfi`.
+    /// Every file of the card has a FID below 0x20, so a file's SFI is its FID.
     fn fid_by_sfi(&self, df: Df, sfi: u8) -> Option<u16> {
-        (0u16..0x20).find(|&fid| ap::sfi(fid) == sfi && self.file(df, fid).is_some())
+        let fid = sfi as u16;
+        self.file(df, fid).is_some().then_some(fid)
     }
 
     fn select(&mut self, cmd: &Command) -> Response {

@@ -170,7 +170,6 @@ async fn certificates_and_signatures_match_what_the_authority_issued() {
             .der
     );
 
-    let cert = honnin_profile::parse_end_entity(&auth).expect("parse");
     let x509 = <x509_cert::Certificate as der::Decode>::from_der(&auth).expect("x509");
     let public_key = x509
         .tbs_certificate
@@ -178,7 +177,6 @@ async fn certificates_and_signatures_match_what_the_authority_issued() {
         .subject_public_key
         .raw_bytes()
         .to_vec();
-    let _ = cert;
     for (alg, digest) in [
         (
             oid::SHA256_WITH_RSA,
