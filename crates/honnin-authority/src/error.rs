@@ -32,6 +32,18 @@ pub enum AuthorityError {
     NoActiveCard(String),
     #[error("a signing certificate needs a signing password: pass --sign-password (6–16 of A–Z, 0–9)")]
     SignPasswordRequired,
+    #[error("no verifier with id {0}")]
+    UnknownVerifier(String),
+    #[error("verifier {0} is disabled")]
+    VerifierDisabled(String),
+    #[error("resident {resident} has no live {scope} consent for verifier {verifier}")]
+    NoConsent {
+        resident: String,
+        verifier: String,
+        scope: &'static str,
+    },
+    #[error("the system's random number generator failed")]
+    Random,
     #[error("certificate error: {0}")]
     Profile(#[from] ProfileError),
     #[error(transparent)]

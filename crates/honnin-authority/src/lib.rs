@@ -2,14 +2,17 @@
 //!
 //! The authority keeps a resident register, issues My Number cards (as card files) with a signing
 //! certificate and a user-authentication certificate, turns life events into revocations with the
-//! reason codes J-LIS uses, publishes RFC 5280 CRLs and answers RFC 6960 OCSP.
+//! reason codes J-LIS uses, publishes RFC 5280 CRLs and answers RFC 6960 OCSP. It serves registered
+//! verifiers (署名検証者 / プラットフォーム事業者) over HTTP — OCSP, CRLs and serial linking where the
+//! holder consented — and records each of their calls so the fees can be billed.
 //!
 //! It is a *sandbox*: its roots are named `O=JPKI-TEST` and its policies are the test ones, so
 //! nothing it issues can pass for a production certificate. It keeps certificates, never holders'
 //! private keys (those go into the card file only). State lives in one SQLite database in the data
 //! directory; every change is one transaction, so a failed command leaves nothing half-written.
 //!
-//! It must not log PINs, private keys or My Numbers.
+//! It must not log PINs, private keys, My Numbers or verifiers' secrets, and stores verifiers'
+//! secrets only as salted hashes.
 
 mod card_data;
 pub mod crl;
@@ -20,6 +23,7 @@ pub mod ocsp;
 mod register;
 pub mod server;
 mod store;
+mod verifiers;
 
 use std::path::{Path, PathBuf};
 
@@ -28,9 +32,14 @@ use time::OffsetDateTime;
 
 pub use error::AuthorityError;
 pub use events::{EventOutcome, LifeEvent};
+pub use honnin_proto::Link;
 pub use issue::{IssueCard, IssuedCard, Renewal, Which};
 pub use register::{NewResident, Resident, ResidentStatus};
 pub use store::CertificateStatus;
+pub use verifiers::{
+    CallResult, Consent, ConsentScope, LinkAnswer, LinkOutcome, Verifier, VerifierAuth, VerifierCall, VerifierSecret,
+    VerifierService,
+};
 
 /// How often a fresh CRL is due when nothing changes (J-LIS publishes daily).
 pub const DEFAULT_CRL_CADENCE_SECS: i64 = 24 * 3600;

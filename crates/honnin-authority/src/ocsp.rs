@@ -22,6 +22,7 @@ use x509_ocsp::{
 };
 
 use crate::store::CertificateStatus;
+use crate::verifiers::{CallResult, NewCall, VerifierService};
 use crate::{Authority, AuthorityError};
 
 /// How long a response is valid (nextUpdate − thisUpdate).
@@ -79,6 +80,11 @@ fn generalized(t: OffsetDateTime) -> Result<OcspGeneralizedTime, AuthorityError>
     Ok(OcspGeneralizedTime(GeneralizedTime::from_date_time(dt)))
 }
 
+/// An `internalError` OCSP response, for when an answer must not be given.
+pub(crate) fn internal_error_response() -> Vec<u8> {
+    error_response(OcspResponse::internal_error())
+}
+
 fn error_response(r: OcspResponse) -> Vec<u8> {
     // A status-only OCSPResponse always encodes.
     r.to_der().unwrap_or_else(|_| vec![0x30, 0x03, 0x0A, 0x01, 0x02])
@@ -127,23 +133,58 @@ impl Responder {
     /// `malformedRequest`, a CA this responder does not serve `unauthorized`, a database failure
     /// `internalError` (so a client's answer is "unknown", never "good").
     pub async fn respond(&self, request: &[u8], now: OffsetDateTime) -> Vec<u8> {
-        match self.try_respond(request, now).await {
-            Ok(der) => der,
-            Err(RespondError::Malformed) => error_response(OcspResponse::malformed_request()),
-            Err(RespondError::Unauthorized) => error_response(OcspResponse::unauthorized()),
-            Err(RespondError::Internal(e)) => {
-                tracing::error!(error = %e, "OCSP responder failed");
-                error_response(OcspResponse::internal_error())
-            }
-        }
+        self.answer(request, now).await.0
     }
 
-    async fn try_respond(&self, request: &[u8], now: OffsetDateTime) -> Result<Vec<u8>, RespondError> {
+    /// Like [`Responder::respond`], and also says what was asked and answered: one call per
+    /// certificate of the request (hierarchy from the CertID's issuer hashes, serial, status), or
+    /// one `malformed` call for a request that does not parse.
+    pub(crate) async fn answer(&self, request: &[u8], now: OffsetDateTime) -> (Vec<u8>, Vec<NewCall>) {
+        let mut calls = Vec::new();
+        let der = match self.try_respond(request, now, &mut calls).await {
+            Ok(der) => return (der, calls),
+            Err(RespondError::Malformed) => {
+                calls.clear();
+                calls.push(NewCall {
+                    service: VerifierService::Ocsp,
+                    hierarchy: None,
+                    serial: None,
+                    linked_serial: None,
+                    result: CallResult::Malformed,
+                });
+                error_response(OcspResponse::malformed_request())
+            }
+            Err(RespondError::Unauthorized) => {
+                calls.iter_mut().for_each(|c| c.result = CallResult::Unauthorized);
+                error_response(OcspResponse::unauthorized())
+            }
+            Err(RespondError::Internal(e)) => {
+                tracing::error!(error = %e, "OCSP responder failed");
+                calls.iter_mut().for_each(|c| c.result = CallResult::Error);
+                error_response(OcspResponse::internal_error())
+            }
+        };
+        (der, calls)
+    }
+
+    async fn try_respond(
+        &self,
+        request: &[u8],
+        now: OffsetDateTime,
+        calls: &mut Vec<NewCall>,
+    ) -> Result<Vec<u8>, RespondError> {
         let req = OcspRequest::from_der(request).map_err(|_| RespondError::Malformed)?;
         let list = &req.tbs_request.request_list;
         if list.is_empty() {
             return Err(RespondError::Malformed);
         }
+        calls.extend(list.iter().map(|r| NewCall {
+            service: VerifierService::Ocsp,
+            hierarchy: self.responder_for(&r.req_cert).map(|k| k.hierarchy),
+            serial: honnin_profile::Serial::from_be_bytes(r.req_cert.serial_number.as_bytes()).to_u64(),
+            linked_serial: None,
+            result: CallResult::Error,
+        }));
         // One responder signs the whole response, so every CertID must name the same CA.
         let keys = self
             .responder_for(&list[0].req_cert)
@@ -171,6 +212,13 @@ impl Responder {
                 None => None,
             };
             statuses.push(status);
+        }
+        for (call, status) in calls.iter_mut().zip(&statuses) {
+            call.result = match status {
+                None => CallResult::Unknown,
+                Some(CertificateStatus::Good) => CallResult::Good,
+                Some(CertificateStatus::Revoked { .. }) => CallResult::Revoked,
+            };
         }
 
         let cache_key = match (&nonce, list.len()) {

@@ -1,25 +1,31 @@
 //! `honnin authority serve`: HTTP publication of the CA certificates, the CRLs (with ETag,
-//! Last-Modified and conditional GET) and the OCSP responder at `/ocsp` (POST and GET).
+//! Last-Modified and conditional GET) and the OCSP responder at `/ocsp` (POST and GET), and the
+//! routes of registered verifiers under `/verifier/v1/` (HTTP Basic): OCSP, CRLs and serial linking,
+//! each call recorded for billing.
 //!
 //! Every request reads the current state of the data directory, so events that other `honnin
-//! authority` processes record show at once without a restart.
+//! authority` processes record show at once without a restart. Errors are RFC 9457 problem
+//! documents with a distinct `type` URI each (see `honnin_proto::problem_type`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
 use honnin_profile::Hierarchy;
+use honnin_proto::{problem_type, Link};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::crl::PublishedCrl;
 use crate::ocsp::Responder;
+use crate::verifiers::{CallResult, LinkAnswer, LinkOutcome, NewCall, VerifierAuth, VerifierService};
 use crate::{Authority, AuthorityError};
 
 /// Largest OCSP request accepted (a request for thousands of certificates still fits).
@@ -32,27 +38,37 @@ struct ServerState {
     crls: [Mutex<Option<PublishedCrl>>; 2],
 }
 
-/// An RFC 9457 problem document.
+/// An RFC 9457 problem document. A 401 also carries the `WWW-Authenticate: Basic` challenge.
 struct Problem {
     status: StatusCode,
+    /// One of `honnin_proto::problem_type`.
+    kind: &'static str,
     title: &'static str,
     detail: String,
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        (
+        let body = honnin_proto::Problem {
+            kind: self.kind.to_owned(),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: Some(self.detail),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = (
             self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
+            [(header::CONTENT_TYPE, honnin_proto::PROBLEM_CONTENT_TYPE)],
+            body,
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(honnin_proto::CHALLENGE),
+            );
+        }
+        response
     }
 }
 
@@ -61,6 +77,7 @@ impl From<AuthorityError> for Problem {
         tracing::error!(error = %e, "authority request failed");
         Problem {
             status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: problem_type::INTERNAL,
             title: "Internal Server Error",
             detail: e.to_string(),
         }
@@ -70,8 +87,45 @@ impl From<AuthorityError> for Problem {
 fn not_found(what: &str) -> Problem {
     Problem {
         status: StatusCode::NOT_FOUND,
+        kind: problem_type::NOT_FOUND,
         title: "Not Found",
         detail: format!("no such resource: {what}"),
+    }
+}
+
+fn unauthorized() -> Problem {
+    Problem {
+        status: StatusCode::UNAUTHORIZED,
+        kind: problem_type::UNAUTHORIZED,
+        title: "Unauthorized",
+        detail: "this route needs a registered verifier's id and secret (HTTP Basic)".into(),
+    }
+}
+
+fn disabled() -> Problem {
+    Problem {
+        status: StatusCode::FORBIDDEN,
+        kind: problem_type::FORBIDDEN,
+        title: "Forbidden",
+        detail: "this verifier is disabled".into(),
+    }
+}
+
+fn consent_required() -> Problem {
+    Problem {
+        status: StatusCode::FORBIDDEN,
+        kind: problem_type::CONSENT_REQUIRED,
+        title: "Consent Required",
+        detail: "the holder of this certificate has not consented to serial linking for this verifier".into(),
+    }
+}
+
+fn bad_request(detail: String) -> Problem {
+    Problem {
+        status: StatusCode::BAD_REQUEST,
+        kind: problem_type::BAD_REQUEST,
+        title: "Bad Request",
+        detail,
     }
 }
 
@@ -89,6 +143,8 @@ pub async fn router(authority: Authority) -> Result<Router, AuthorityError> {
         .route("/crl/{file}", get(crl))
         .route("/ocsp", post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))
+        .nest(honnin_proto::API_PREFIX, verifier_routes())
+        .fallback(|uri: axum::http::Uri| async move { not_found(uri.path()) })
         .layer(DefaultBodyLimit::max(MAX_OCSP_REQUEST))
         .with_state(state))
 }
@@ -166,6 +222,16 @@ async fn crl(
     let Some((h, "crl")) = split_file(&file) else {
         return Err(not_found(&file));
     };
+    Ok(crl_response(&state, h, &headers, "public").await?.0)
+}
+
+/// The current CRL of `h`, or 304 when the request's validators match it; `true` with a 304.
+async fn crl_response(
+    state: &ServerState,
+    h: Hierarchy,
+    headers: &HeaderMap,
+    cache_scope: &str,
+) -> Result<(Response, bool), Problem> {
     let now = OffsetDateTime::now_utc();
     let slot = &state.crls[match h {
         Hierarchy::Signing => 0,
@@ -209,10 +275,10 @@ async fn crl(
     }
     h.insert(header::LAST_MODIFIED, http_date(crl.this_update));
     h.insert(header::EXPIRES, http_date(crl.next_update));
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{cache_scope}, max-age={max_age}")) {
         h.insert(header::CACHE_CONTROL, v);
     }
-    Ok(response)
+    Ok((response, not_modified))
 }
 
 fn ocsp_response(der: Vec<u8>) -> Response {
@@ -229,4 +295,254 @@ async fn ocsp_get(State(state): State<Arc<ServerState>>, Path(request): Path<Str
         .decode(request.trim_start_matches('/').as_bytes())
         .unwrap_or_default();
     ocsp_response(state.responder.respond(&der, OffsetDateTime::now_utc()).await)
+}
+
+fn json_response<T: serde::Serialize>(body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(json) => ([(header::CONTENT_TYPE, honnin_proto::JSON_CONTENT_TYPE)], json).into_response(),
+        Err(e) => Problem {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: problem_type::INTERNAL,
+            title: "Internal Server Error",
+            detail: format!("cannot encode the answer: {e}"),
+        }
+        .into_response(),
+    }
+}
+
+/// The routes of registered verifiers, nested under `/verifier/v1`. Every one of them, including
+/// the fallback for unknown paths, authenticates first: without valid credentials a caller learns
+/// nothing but the 401.
+fn verifier_routes() -> Router<Arc<ServerState>> {
+    Router::new()
+        .route("/ocsp", post(verifier_ocsp))
+        .route("/crl/{file}", get(verifier_crl))
+        .route("/certificates/{hierarchy}/{serial}/{link}", get(verifier_link))
+        .fallback(verifier_fallback)
+}
+
+/// A verifier's credentials as sent in `Authorization: Basic base64(id:secret)`. `Debug` hides
+/// the secret.
+#[derive(PartialEq, Eq)]
+struct BasicCredentials {
+    id: String,
+    secret: String,
+}
+
+impl std::fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("id", &self.id)
+            .field("secret", &"…")
+            .finish()
+    }
+}
+
+/// Parses an RFC 7617 `Basic` authorization: the scheme (any case), one or more spaces, standard
+/// base64 of UTF-8 `id:secret`; the id is everything before the first colon. Anything else —
+/// another scheme, bad base64, no colon, an empty id or secret — is `None`.
+fn parse_basic(value: &HeaderValue) -> Option<BasicCredentials> {
+    let value = value.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim_start())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    if id.is_empty() || secret.is_empty() {
+        return None;
+    }
+    Some(BasicCredentials {
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+    })
+}
+
+/// The registered, enabled verifier a request comes from. Missing, malformed, unknown or wrong
+/// credentials are one and the same 401; a disabled verifier's are a 403.
+struct AuthenticatedVerifier(String);
+
+impl FromRequestParts<Arc<ServerState>> for AuthenticatedVerifier {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<ServerState>) -> Result<Self, Self::Rejection> {
+        let Some(credentials) = parts.headers.get(header::AUTHORIZATION).and_then(parse_basic) else {
+            return Err(unauthorized());
+        };
+        match state
+            .authority
+            .authenticate_verifier(&credentials.id, &credentials.secret)
+            .await?
+        {
+            VerifierAuth::Accepted(id) => Ok(AuthenticatedVerifier(id)),
+            VerifierAuth::Disabled(id) => {
+                tracing::info!(verifier = %id, "a disabled verifier was refused");
+                Err(disabled())
+            }
+            VerifierAuth::Rejected => {
+                // The presented id is not logged: a caller who swapped id and secret would leak it.
+                tracing::info!("verifier credentials were refused");
+                Err(unauthorized())
+            }
+        }
+    }
+}
+
+/// Unknown paths under the prefix (which the nested router strips from `uri`).
+async fn verifier_fallback(_: AuthenticatedVerifier, uri: axum::http::Uri) -> Problem {
+    not_found(&format!("{}{}", honnin_proto::API_PREFIX, uri.path()))
+}
+
+/// OCSP for a verifier: the same response as `/ocsp`, and one recorded call per certificate. If the
+/// calls cannot be recorded the answer is `internalError`, never an unrecorded status.
+async fn verifier_ocsp(
+    AuthenticatedVerifier(verifier): AuthenticatedVerifier,
+    State(state): State<Arc<ServerState>>,
+    body: Bytes,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let (der, calls) = state.responder.answer(&body, now).await;
+    if let Err(e) = state.authority.record_calls(&verifier, &calls, now).await {
+        tracing::error!(error = %e, verifier = %verifier, "cannot record a verifier's OCSP call");
+        return ocsp_response(crate::ocsp::internal_error_response());
+    }
+    ocsp_response(der)
+}
+
+/// A CRL for a verifier, with the public route's validators; `Cache-Control: private` so a shared
+/// cache does not answer other verifiers unrecorded.
+async fn verifier_crl(
+    AuthenticatedVerifier(verifier): AuthenticatedVerifier,
+    State(state): State<Arc<ServerState>>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let Some((h, "crl")) = split_file(&file) else {
+        return Err(not_found(&file));
+    };
+    let (response, not_modified) = crl_response(&state, h, &headers, "private").await?;
+    let call = NewCall {
+        service: VerifierService::Crl,
+        hierarchy: Some(h),
+        serial: None,
+        linked_serial: None,
+        result: if not_modified {
+            CallResult::NotModified
+        } else {
+            CallResult::Sent
+        },
+    };
+    state
+        .authority
+        .record_calls(&verifier, &[call], OffsetDateTime::now_utc())
+        .await?;
+    Ok(response)
+}
+
+async fn verifier_link(
+    AuthenticatedVerifier(verifier): AuthenticatedVerifier,
+    State(state): State<Arc<ServerState>>,
+    Path((hierarchy, serial, link)): Path<(String, String, String)>,
+) -> Result<Response, Problem> {
+    let (Some(h), Some(link)) = (Hierarchy::from_short(&hierarchy), Link::from_path(&link)) else {
+        return Err(not_found(&format!("certificates/{hierarchy}/{serial}/{link}")));
+    };
+    let Some(serial) = honnin_proto::serial_from_hex(&serial) else {
+        return Err(bad_request(format!(
+            "{serial:?} is not a certificate serial (hex, at most 64 bits)"
+        )));
+    };
+    let outcome = state
+        .authority
+        .verifier_link(&verifier, h, serial, link, OffsetDateTime::now_utc())
+        .await?;
+    Ok(match outcome {
+        LinkOutcome::UnknownCertificate => {
+            return Err(not_found(&format!(
+                "{} certificate {}",
+                h.short(),
+                honnin_proto::serial_to_hex(serial)
+            )))
+        }
+        LinkOutcome::ConsentRequired => return Err(consent_required()),
+        LinkOutcome::Answer(LinkAnswer::Previous(previous)) => json_response(&honnin_proto::PreviousCertificate {
+            hierarchy: h,
+            serial,
+            previous,
+        }),
+        LinkOutcome::Answer(LinkAnswer::Next(next)) => json_response(&honnin_proto::NextCertificate {
+            hierarchy: h,
+            serial,
+            next,
+        }),
+        LinkOutcome::Answer(LinkAnswer::Counterpart { sign, auth }) => {
+            json_response(&honnin_proto::Counterpart { sign, auth })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(raw: &str) -> Option<BasicCredentials> {
+        parse_basic(&HeaderValue::from_str(raw).expect("header value"))
+    }
+
+    fn b64(s: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn basic_credentials_parse_as_rfc_7617_says() {
+        let ok = basic(&format!("Basic {}", b64(b"0123abcd:s3cr:et"))).expect("valid");
+        assert_eq!(ok.id, "0123abcd");
+        assert_eq!(
+            ok.secret, "s3cr:et",
+            "the secret may hold colons; the id ends at the first"
+        );
+        // Scheme in any case, extra spaces around the token.
+        for raw in [
+            format!("basic {}", b64(b"id:secret")),
+            format!("BASIC   {}", b64(b"id:secret")),
+            format!("  Basic {}  ", b64(b"id:secret")),
+        ] {
+            let c = basic(&raw).expect(&raw);
+            assert_eq!((c.id.as_str(), c.secret.as_str()), ("id", "secret"));
+        }
+    }
+
+    #[test]
+    fn malformed_basic_credentials_are_refused() {
+        for raw in [
+            String::new(),
+            "Basic".into(),
+            "Basic ".into(),
+            format!("Bearer {}", b64(b"id:secret")),
+            format!("Basic{}", b64(b"id:secret")),
+            "Basic !!!not-base64!!!".into(),
+            format!("Basic {}", b64(b"id:secret").trim_end_matches('=').to_owned() + "="),
+            format!("Basic {}", b64(b"no-colon")),
+            format!("Basic {}", b64(b":secret")),
+            format!("Basic {}", b64(b"id:")),
+            format!("Basic {}", b64(b":")),
+            format!("Basic {}", b64(&[0x69, 0x64, 0x3A, 0xFF, 0xFE])),
+            format!("Basic {} extra", b64(b"id:secret")),
+        ] {
+            assert_eq!(basic(&raw), None, "{raw:?}");
+        }
+        // Bytes that are not visible ASCII (obs-text) in the header itself.
+        let raw = HeaderValue::from_bytes(b"Basic \xE3\x81\x82").expect("obs-text is a valid header value");
+        assert_eq!(parse_basic(&raw), None);
+    }
+
+    #[test]
+    fn credentials_debug_output_hides_the_secret() {
+        let c = basic(&format!("Basic {}", b64(b"id:topsecret"))).expect("valid");
+        let shown = format!("{c:?}");
+        assert!(shown.contains("id") && !shown.contains("topsecret"), "{shown}");
+    }
 }
