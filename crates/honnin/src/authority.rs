@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use honnin_authority::{Authority, InitOptions, IssueCard, LifeEvent, NewResident, Which};
+use honnin_authority::{Authority, Consent, ConsentScope, InitOptions, IssueCard, LifeEvent, NewResident, Which};
 use honnin_profile::{Hierarchy, Sex};
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
@@ -70,7 +70,13 @@ enum AuthorityCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Serve CA certificates, CRLs and OCSP over HTTP.
+    /// Registered verifiers (署名検証者 / プラットフォーム事業者) and their credentials.
+    #[command(subcommand)]
+    Verifier(VerifierCommand),
+    /// Holders' consents to a verifier (serial linking needs one).
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// Serve CA certificates, CRLs and OCSP over HTTP, and registered verifiers under /verifier/v1/.
     Serve {
         #[command(flatten)]
         data: DataArg,
@@ -200,6 +206,93 @@ enum EventCommand {
 }
 
 #[derive(Subcommand)]
+enum VerifierCommand {
+    /// Register a verifier; prints its id and secret (the secret is shown only this once).
+    Add {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered verifiers (never their secrets).
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a verifier: its credentials get 403 from then on.
+    Disable {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long, value_name = "ID")]
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsentCommand {
+    /// Record a holder's consent to a verifier.
+    Add {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        consent: ConsentArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a holder's live consent.
+    Withdraw {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        consent: ConsentArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List consents, live and withdrawn.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        /// Only this resident's.
+        #[arg(long, value_name = "RID")]
+        resident: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ConsentArgs {
+    /// The holder (resident id).
+    #[arg(long, value_name = "RID")]
+    resident: String,
+    /// The verifier id.
+    #[arg(long, value_name = "VID")]
+    verifier: String,
+    #[arg(long, default_value = "linking")]
+    scope: ScopeArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    /// Serial linking: previous/next certificate and the card's counterpart.
+    Linking,
+}
+
+impl From<ScopeArg> for ConsentScope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Linking => ConsentScope::Linking,
+        }
+    }
+}
+
+#[derive(Subcommand)]
 enum CertCommand {
     /// Write a resident's latest certificate of one kind.
     Export {
@@ -292,6 +385,31 @@ fn parse_now(s: &str) -> std::result::Result<OffsetDateTime, String> {
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn print_consent(c: &Consent) {
+    match c.withdrawn_at {
+        None => println!(
+            "{}  {}  {}  given {}  live",
+            c.resident_id,
+            c.verifier_id,
+            c.scope.as_str(),
+            rfc3339(c.given_at)
+        ),
+        Some(w) => println!(
+            "{}  {}  {}  given {}  withdrawn {}",
+            c.resident_id,
+            c.verifier_id,
+            c.scope.as_str(),
+            rfc3339(c.given_at),
+            rfc3339(w)
+        ),
+    }
 }
 
 fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
@@ -520,6 +638,81 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
             let authority = Authority::open(&data.data).await?;
             let crl = authority.current_crl(which.into(), now).await?;
             write_file(&out, &crl.der)?;
+        }
+        AuthorityCommand::Verifier(VerifierCommand::Add { data, name, json }) => {
+            let authority = Authority::open(&data.data).await?;
+            let (verifier, secret) = authority.add_verifier(&name, now).await?;
+            if json {
+                print_json(&serde_json::json!({ "id": verifier.id, "secret": secret.expose() }))?;
+            } else {
+                println!(
+                    "verifier {} ({}) added; secret {} (shown only now: store it)",
+                    verifier.id,
+                    verifier.name,
+                    secret.expose()
+                );
+            }
+        }
+        AuthorityCommand::Verifier(VerifierCommand::List { data, json }) => {
+            let authority = Authority::open(&data.data).await?;
+            let verifiers = authority.verifiers().await?;
+            if json {
+                print_json(&verifiers)?;
+            } else if verifiers.is_empty() {
+                println!("no verifiers");
+            } else {
+                for v in &verifiers {
+                    println!(
+                        "{}  {}  {}  {}",
+                        v.id,
+                        rfc3339(v.created_at),
+                        if v.disabled { "disabled" } else { "enabled " },
+                        v.name
+                    );
+                }
+            }
+        }
+        AuthorityCommand::Verifier(VerifierCommand::Disable { data, id, json }) => {
+            let authority = Authority::open(&data.data).await?;
+            let verifier = authority.disable_verifier(&id, now).await?;
+            if json {
+                print_json(&verifier)?;
+            } else {
+                println!("verifier {} ({}) disabled", verifier.id, verifier.name);
+            }
+        }
+        AuthorityCommand::Consent(ConsentCommand::Add { data, consent, json }) => {
+            let authority = Authority::open(&data.data).await?;
+            let c = authority
+                .add_consent(&consent.resident, &consent.verifier, consent.scope.into(), now)
+                .await?;
+            if json {
+                print_json(&c)?;
+            } else {
+                print_consent(&c);
+            }
+        }
+        AuthorityCommand::Consent(ConsentCommand::Withdraw { data, consent, json }) => {
+            let authority = Authority::open(&data.data).await?;
+            let c = authority
+                .withdraw_consent(&consent.resident, &consent.verifier, consent.scope.into(), now)
+                .await?;
+            if json {
+                print_json(&c)?;
+            } else {
+                print_consent(&c);
+            }
+        }
+        AuthorityCommand::Consent(ConsentCommand::List { data, resident, json }) => {
+            let authority = Authority::open(&data.data).await?;
+            let consents = authority.consents(resident.as_deref()).await?;
+            if json {
+                print_json(&consents)?;
+            } else if consents.is_empty() {
+                println!("no consents");
+            } else {
+                consents.iter().for_each(print_consent);
+            }
         }
         AuthorityCommand::Serve { data, listen } => {
             let authority = Authority::open(&data.data).await?;
