@@ -478,6 +478,11 @@ impl CrlIndex {
         }
     }
 
+    /// The hierarchy of the root that issued the CRL (signing for an unverified index).
+    pub fn hierarchy(&self) -> Hierarchy {
+        self.hierarchy
+    }
+
     pub fn len(&self) -> usize {
         self.serials.len() + self.long.len()
     }

@@ -83,6 +83,31 @@ pub fn request(certificate: &Validated, nonce: bool) -> Result<PreparedRequest, 
     })
 }
 
+impl PreparedRequest {
+    /// Reads back a request this module built (kept as evidence), to re-verify its response later.
+    pub fn from_der(der: &[u8]) -> Result<Self, VerifyError> {
+        let req = OcspRequest::from_der(der)?;
+        let [single] = req.tbs_request.request_list.as_slice() else {
+            return Err(VerifyError::Malformed(
+                "the OCSP request is not for exactly one certificate".into(),
+            ));
+        };
+        let nonce = req
+            .tbs_request
+            .request_extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id == oid::OCSP_NONCE)
+            .map(|e| OctetString::from_der(e.extn_value.as_bytes()).map(|n| n.as_bytes().to_vec()))
+            .transpose()?;
+        Ok(PreparedRequest {
+            der: der.to_vec(),
+            cert_id: single.req_cert.clone(),
+            nonce,
+        })
+    }
+}
+
 /// Freshness rules for responses.
 #[derive(Clone, Copy, Debug)]
 pub struct Freshness {
