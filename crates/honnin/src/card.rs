@@ -126,8 +126,8 @@ enum PinWhich {
     Kenhojo,
 }
 
-fn open(args: &CardArgs) -> Result<MynaCard<Box<dyn Transport>>> {
-    let transport: Box<dyn Transport> = match (&args.card, &args.reader) {
+pub(crate) fn open_card(card: &Option<PathBuf>, reader: &Option<String>) -> Result<MynaCard<Box<dyn Transport>>> {
+    let transport: Box<dyn Transport> = match (card, reader) {
         (Some(file), _) => Box::new(Emulator::open(file)?),
         (None, Some(reader)) => Box::new(honnin_card::pcsc::PcscTransport::connect(reader)?),
         (None, None) => {
@@ -146,7 +146,7 @@ fn open(args: &CardArgs) -> Result<MynaCard<Box<dyn Transport>>> {
 }
 
 /// A secret from its flag or environment variable, else a no-echo prompt on the terminal.
-fn secret(given: &Option<String>, what: &str, flag: &str) -> Result<String> {
+pub(crate) fn secret(given: &Option<String>, what: &str, flag: &str) -> Result<String> {
     if let Some(v) = given {
         return Ok(v.clone());
     }
@@ -210,7 +210,7 @@ pub fn run(args: CardArgs) -> Result<()> {
         honnin_emulator::vpcd::run(&mut emulator, addr, || eprintln!("connected to vpcd"), || true)?;
         return Ok(());
     }
-    let mut card = open(&args)?;
+    let mut card = open_card(&args.card, &args.reader)?;
     match &args.command {
         CardCommand::Info { json } => {
             let token = card.token()?;

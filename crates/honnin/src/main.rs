@@ -2,6 +2,8 @@
 
 mod authority;
 mod card;
+mod client;
+mod platform;
 mod verify;
 
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ enum Command {
     /// Verify a CMS signature or a certificate under a trust profile, with CRLs and/or OCSP.
     /// Exit status: 0 valid and not revoked, 1 invalid, 2 revoked, 3 revocation status unknown.
     Verify(verify::VerifyArgs),
+    /// The verifier platform (プラットフォーム事業者): tenants, the API server, audit log, evidence.
+    Platform(platform::PlatformArgs),
+    /// The holder's client for platform flows: complete an account opening or a login.
+    Client(client::ClientArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,8 @@ fn main() -> ExitCode {
             Command::Authority(args) => authority::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Card(args) => tokio::task::block_in_place(|| card::run(args)).map(|()| ExitCode::SUCCESS),
             Command::Verify(args) => tokio::task::block_in_place(|| verify::run(args)),
+            Command::Platform(args) => platform::run(args).await,
+            Command::Client(args) => tokio::task::block_in_place(|| client::run(args)),
         }
     });
     match result {

@@ -1,0 +1,372 @@
+//! The HTTP API: service providers' endpoints under `/v1` (Bearer API key), the holder's client
+//! endpoints under `/client/v1/{token}` (the token is the capability), `/healthz`, `/metrics` and
+//! `/openapi.json`. Errors are RFC 9457 problem documents; bodies are size-limited and requests
+//! time out.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::audit::Actor;
+use crate::wire::{
+    AccountOpening, Basic4, ClientOutcome, ClientTask, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus,
+    Login, SignedApplication, User, WebEidToken,
+};
+use crate::{Platform, PlatformError};
+
+/// Largest body a service provider may send (an application text is at most 16 KiB).
+pub const MAX_SP_BODY: usize = 64 * 1024;
+/// Largest body the client may send (a CMS message with its certificate is a few KiB).
+pub const MAX_CLIENT_BODY: usize = 256 * 1024;
+/// No request takes longer than this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+const PROBLEM_BASE: &str = "https://honnin.dev/problems/";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+impl Problem {
+    fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("{PROBLEM_BASE}{kind}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, Json(&self)).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"honnin-platform\""),
+            );
+        }
+        r
+    }
+}
+
+impl From<PlatformError> for Problem {
+    fn from(e: PlatformError) -> Self {
+        match e {
+            PlatformError::NotFound { what, .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "not-found", format!("no such {what}"))
+            }
+            PlatformError::Invalid(d) => Problem::new(StatusCode::BAD_REQUEST, "invalid-request", d),
+            PlatformError::Conflict(d) => Problem::new(StatusCode::CONFLICT, "already-completed", d),
+            PlatformError::Gone(d) => Problem::new(StatusCode::GONE, "expired", d),
+            other => {
+                tracing::error!(error = %other, "request failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the platform could not complete the request",
+                )
+            }
+        }
+    }
+}
+
+fn body_problem(r: BytesRejection) -> Problem {
+    let status = r.status();
+    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too-large"
+    } else {
+        "invalid-request"
+    };
+    Problem::new(status, kind, r.body_text())
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Problem> {
+    let body = body.map_err(body_problem)?;
+    serde_json::from_slice(&body).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-request", e.to_string()))
+}
+
+/// The authenticated tenant of a service-provider request.
+pub struct Tenant(pub String);
+
+impl FromRequestParts<Platform> for Tenant {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, platform: &Platform) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let tenant = match key {
+            Some(k) => platform.authenticate(k).await.map_err(Problem::from)?,
+            None => None,
+        };
+        match tenant {
+            Some(t) => Ok(Tenant(t)),
+            None => {
+                let path = parts.uri.path().to_owned();
+                platform
+                    .audit(
+                        Actor::Anonymous,
+                        "api.unauthorized",
+                        None,
+                        Some(&path),
+                        "refused",
+                        json!({}),
+                    )
+                    .await
+                    .map_err(Problem::from)?;
+                Err(Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a valid API key is required: Authorization: Bearer <api key>",
+                ))
+            }
+        }
+    }
+}
+
+/// Open an account: create the session the holder signs.
+#[utoipa::path(post, path = "/v1/account-openings", tag = "account openings",
+    request_body = CreateAccountOpening,
+    responses((status = 201, body = FlowCreated), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn create_account_opening(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<FlowCreated>), Problem> {
+    let req: CreateAccountOpening = json_body(body)?;
+    Ok((StatusCode::CREATED, Json(p.create_account_opening(&t, &req).await?)))
+}
+
+/// The result of an account opening.
+#[utoipa::path(get, path = "/v1/account-openings/{id}", tag = "account openings",
+    params(("id" = String, Path)),
+    responses((status = 200, body = AccountOpening), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = [])))]
+async fn get_account_opening(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<AccountOpening>, Problem> {
+    Ok(Json(p.account_opening(&t, &id).await?))
+}
+
+/// Log a user in: create the challenge the holder's auth certificate answers.
+#[utoipa::path(post, path = "/v1/logins", tag = "logins",
+    request_body = CreateLogin,
+    responses((status = 201, body = FlowCreated), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn create_login(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<FlowCreated>), Problem> {
+    let req: CreateLogin = json_body(body)?;
+    Ok((StatusCode::CREATED, Json(p.create_login(&t, &req).await?)))
+}
+
+/// The result of a login.
+#[utoipa::path(get, path = "/v1/logins/{id}", tag = "logins",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Login), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = [])))]
+async fn get_login(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Login>, Problem> {
+    Ok(Json(p.login(&t, &id).await?))
+}
+
+/// A user: its 4 attributes as last verified. Never a certificate.
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 200, body = User), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = [])))]
+async fn get_user(State(p): State<Platform>, Tenant(t): Tenant, Path(id): Path<String>) -> Result<Json<User>, Problem> {
+    Ok(Json(p.user(&t, &id).await?))
+}
+
+/// What the holder's client must sign (no API key: the URL is the capability).
+#[utoipa::path(get, path = "/client/v1/{token}", tag = "holder's client",
+    params(("token" = String, Path)),
+    responses((status = 200, body = ClientTask), (status = 404, body = Problem), (status = 409, body = Problem), (status = 410, body = Problem)))]
+async fn get_client_task(State(p): State<Platform>, Path(token): Path<String>) -> Result<Json<ClientTask>, Problem> {
+    Ok(Json(p.client_task(&token).await?))
+}
+
+/// The holder's signature: `{"cms": base64}` for an account opening, a Web eID token for a login.
+#[utoipa::path(post, path = "/client/v1/{token}", tag = "holder's client",
+    params(("token" = String, Path)),
+    request_body(content = serde_json::Value, description = "SignedApplication or WebEidToken"),
+    responses((status = 200, body = ClientOutcome), (status = 404, body = Problem), (status = 409, body = Problem), (status = 410, body = Problem), (status = 413, body = Problem)))]
+async fn post_client(
+    State(p): State<Platform>,
+    Path(token): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ClientOutcome>, Problem> {
+    let body = body.map_err(body_problem)?;
+    Ok(Json(p.client_submit(&token, &body).await?))
+}
+
+async fn healthz(State(p): State<Platform>) -> Response {
+    match p.store().tenants().await {
+        Ok(_) => "ok\n".into_response(),
+        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()).into_response(),
+    }
+}
+
+async fn metrics(State(p): State<Platform>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        p.metrics().render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "honnin platform API", description = "JPKI verification for service providers: account opening (犯収法施行規則 6条1項1号ワ) and login (利用者証明)."),
+    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client),
+    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome)),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+async fn observe(State(p): State<Platform>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    p.metrics()
+        .request(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+async fn fallback() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
+}
+
+/// The router.
+pub fn router(platform: Platform) -> Router {
+    let sp = Router::new()
+        .route("/v1/account-openings", axum::routing::post(create_account_opening))
+        .route("/v1/account-openings/{id}", get(get_account_opening))
+        .route("/v1/logins", axum::routing::post(create_login))
+        .route("/v1/logins/{id}", get(get_login))
+        .route("/v1/users/{id}", get(get_user))
+        .layer(DefaultBodyLimit::max(MAX_SP_BODY));
+    let client = Router::new()
+        .route("/client/v1/{token}", get(get_client_task).post(post_client))
+        .layer(DefaultBodyLimit::max(MAX_CLIENT_BODY));
+    Router::new()
+        .merge(sp)
+        .merge(client)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(platform.clone(), observe))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(platform)
+}
+
+/// Serves until Ctrl-C or SIGTERM; `ready` gets the bound address once listening.
+pub async fn serve(
+    platform: Platform,
+    listen: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), PlatformError> {
+    let io = |source| PlatformError::Io {
+        path: listen.to_string().into(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    platform.set_listen_url(format!("http://{addr}"));
+    let refresher = platform.spawn_crl_refresher();
+    platform
+        .operator_action("platform.serve", None, json!({ "listen": addr.to_string() }))
+        .await?;
+    ready(addr);
+    let result = axum::serve(listener, router(platform))
+        .with_graceful_shutdown(shutdown())
+        .await;
+    if let Some(r) = refresher {
+        r.abort();
+    }
+    result.map_err(io)
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,507 @@
+//! Storage over SQLite or PostgreSQL with one set of migrations (`sqlx`'s `Any` driver).
+//!
+//! The SQL is kept to what both engines read the same way: `$n` parameters in order, BIGINT Unix
+//! seconds, TEXT for everything else, `ON CONFLICT DO NOTHING`. Every query of tenant data names the
+//! tenant: isolation is in the queries, not only in the handlers.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, ConnectOptions, Executor, Row};
+
+use crate::PlatformError;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The default database of a data directory.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("platform.db").display())
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    /// PostgreSQL or SQLite; for the few places the engines differ.
+    pub postgres: bool,
+}
+
+/// A flow as stored.
+#[derive(Clone, Debug)]
+pub struct FlowRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub application: Option<String>,
+    pub origin: Option<String>,
+    pub nonce: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub status: String,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub user_id: Option<String>,
+    pub evidence_id: Option<String>,
+    pub completed_at: Option<i64>,
+}
+
+/// A user as stored.
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: String,
+    pub created_at: i64,
+    pub basic4: Option<[String; 4]>,
+    pub basic4_at: Option<i64>,
+}
+
+/// One piece of evidence (確認記録).
+#[derive(Clone, Debug)]
+pub struct EvidenceRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub flow_id: String,
+    pub kind: String,
+    pub verified_at: i64,
+    pub retain_until: i64,
+    pub certificate: String,
+    pub signed_content: String,
+    pub signature: String,
+    pub revocation_source: String,
+    pub revocation_request: Option<String>,
+    pub revocation_proof: Option<String>,
+    pub outcome: String,
+}
+
+/// One audit log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub tenant_id: Option<String>,
+    pub subject: Option<String>,
+    pub outcome: String,
+    pub detail: String,
+    pub prev_mac: String,
+    pub mac: String,
+}
+
+fn flow(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
+    Ok(FlowRow {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        kind: row.try_get("kind")?,
+        application: row.try_get("application")?,
+        origin: row.try_get("origin")?,
+        nonce: row.try_get("nonce")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
+        detail: row.try_get("detail")?,
+        user_id: row.try_get("user_id")?,
+        evidence_id: row.try_get("evidence_id")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn audit(row: &AnyRow) -> Result<AuditRow, sqlx::Error> {
+    Ok(AuditRow {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        tenant_id: row.try_get("tenant_id")?,
+        subject: row.try_get("subject")?,
+        outcome: row.try_get("outcome")?,
+        detail: row.try_get("detail")?,
+        prev_mac: row.try_get("prev_mac")?,
+        mac: row.try_get("mac")?,
+    })
+}
+
+const FLOW_COLUMNS: &str = "id, tenant_id, kind, application, origin, nonce, created_at, expires_at, status, reason, \
+                            detail, user_id, evidence_id, completed_at";
+const AUDIT_COLUMNS: &str = "seq, at, actor, action, tenant_id, subject, outcome, detail, prev_mac, mac";
+
+impl Store {
+    /// Connects and applies the migrations.
+    pub async fn open(url: &str) -> Result<Self, PlatformError> {
+        sqlx::any::install_default_drivers();
+        let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(if postgres { 16 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if !postgres {
+                        // WAL lets readers work beside the writer; the busy timeout makes concurrent
+                        // writers wait instead of failing.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, postgres })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // --- tenants -------------------------------------------------------------------------------
+
+    pub async fn insert_tenant(&self, id: &str, name: &str, key_hash: &str, now: i64) -> Result<(), PlatformError> {
+        sqlx::query("INSERT INTO tenants (id, name, api_key_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(name)
+            .bind(key_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The tenant's key hash, if the tenant exists.
+    pub async fn tenant_key_hash(&self, id: &str) -> Result<Option<String>, PlatformError> {
+        Ok(sqlx::query("SELECT api_key_hash FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("api_key_hash"))
+            .transpose()?)
+    }
+
+    /// (id, name, created_at) of every tenant.
+    pub async fn tenants(&self) -> Result<Vec<(String, String, i64)>, PlatformError> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("name")?, r.try_get("created_at")?)))
+            .collect()
+    }
+
+    // --- flows ---------------------------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_flow(
+        &self,
+        id: &str,
+        tenant: &str,
+        kind: &str,
+        token_hash: &str,
+        application: Option<&str>,
+        origin: Option<&str>,
+        nonce: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), PlatformError> {
+        sqlx::query(
+            "INSERT INTO flows (id, tenant_id, kind, client_token_hash, application, origin, nonce, created_at, \
+             expires_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
+        )
+        .bind(id)
+        .bind(tenant)
+        .bind(kind)
+        .bind(token_hash)
+        .bind(application)
+        .bind(origin)
+        .bind(nonce)
+        .bind(created_at)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A tenant's flow of one kind; another tenant's id is simply not found.
+    pub async fn flow(&self, tenant: &str, kind: &str, id: &str) -> Result<Option<FlowRow>, PlatformError> {
+        let sql = format!("SELECT {FLOW_COLUMNS} FROM flows WHERE id = $1 AND tenant_id = $2 AND kind = $3");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(tenant)
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(flow).transpose()?)
+    }
+
+    pub async fn flow_by_token(&self, token_hash: &str) -> Result<Option<FlowRow>, PlatformError> {
+        let sql = format!("SELECT {FLOW_COLUMNS} FROM flows WHERE client_token_hash = $1");
+        let row = sqlx::query(&sql).bind(token_hash).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(flow).transpose()?)
+    }
+
+    /// Takes a pending flow for processing; false if it was not pending (used, or being used): the
+    /// compare-and-set that makes a challenge single-use.
+    pub async fn claim_flow(&self, id: &str) -> Result<bool, PlatformError> {
+        let done = sqlx::query("UPDATE flows SET status = 'processing' WHERE id = $1 AND status = 'pending'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_flow(
+        &self,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+        detail: Option<&str>,
+        user_id: Option<&str>,
+        evidence_id: Option<&str>,
+        at: i64,
+    ) -> Result<(), PlatformError> {
+        sqlx::query(
+            "UPDATE flows SET status = $1, reason = $2, detail = $3, user_id = $4, evidence_id = $5, completed_at = $6 \
+             WHERE id = $7",
+        )
+        .bind(status)
+        .bind(reason)
+        .bind(detail)
+        .bind(user_id)
+        .bind(evidence_id)
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a still-pending flow past its expiry as rejected (`expired`).
+    pub async fn expire_flow(&self, id: &str, now: i64) -> Result<(), PlatformError> {
+        sqlx::query(
+            "UPDATE flows SET status = 'rejected', reason = 'expired', detail = 'the holder did not complete it in time', \
+             completed_at = $1 WHERE id = $2 AND status = 'pending' AND expires_at < $3",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // --- users ---------------------------------------------------------------------------------
+
+    pub async fn insert_user(&self, tenant: &str, id: &str, now: i64) -> Result<(), PlatformError> {
+        sqlx::query("INSERT INTO users (tenant_id, id, created_at) VALUES ($1, $2, $3)")
+            .bind(tenant)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_basic4(&self, tenant: &str, id: &str, basic4: &[String; 4], at: i64) -> Result<(), PlatformError> {
+        sqlx::query(
+            "UPDATE users SET name = $1, address = $2, birth_date = $3, sex = $4, basic4_at = $5 \
+             WHERE tenant_id = $6 AND id = $7",
+        )
+        .bind(&basic4[0])
+        .bind(&basic4[1])
+        .bind(&basic4[2])
+        .bind(&basic4[3])
+        .bind(at)
+        .bind(tenant)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn user(&self, tenant: &str, id: &str) -> Result<Option<UserRow>, PlatformError> {
+        let row = sqlx::query(
+            "SELECT id, created_at, name, address, birth_date, sex, basic4_at FROM users WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let parts: [Option<String>; 4] = [
+            r.try_get("name")?,
+            r.try_get("address")?,
+            r.try_get("birth_date")?,
+            r.try_get("sex")?,
+        ];
+        let basic4 = match parts {
+            [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d]),
+            _ => None,
+        };
+        Ok(Some(UserRow {
+            id: r.try_get("id")?,
+            created_at: r.try_get("created_at")?,
+            basic4,
+            basic4_at: r.try_get("basic4_at")?,
+        }))
+    }
+
+    /// The user a certificate belongs to, within one tenant.
+    pub async fn user_of_certificate(
+        &self,
+        tenant: &str,
+        hierarchy: &str,
+        serial: &str,
+    ) -> Result<Option<String>, PlatformError> {
+        Ok(
+            sqlx::query(
+                "SELECT user_id FROM user_certificates WHERE tenant_id = $1 AND hierarchy = $2 AND serial = $3",
+            )
+            .bind(tenant)
+            .bind(hierarchy)
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("user_id"))
+            .transpose()?,
+        )
+    }
+
+    /// Records that a certificate belongs to a user (kept if already known).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn link_certificate(
+        &self,
+        tenant: &str,
+        hierarchy: &str,
+        serial: &str,
+        user: &str,
+        not_after: Option<i64>,
+        how: &str,
+        now: i64,
+    ) -> Result<(), PlatformError> {
+        sqlx::query(
+            "INSERT INTO user_certificates (tenant_id, hierarchy, serial, user_id, not_after, learnt_at, learnt_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(hierarchy)
+        .bind(serial)
+        .bind(user)
+        .bind(not_after)
+        .bind(now)
+        .bind(how)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // --- evidence ------------------------------------------------------------------------------
+
+    pub async fn insert_evidence(&self, e: &EvidenceRow) -> Result<(), PlatformError> {
+        sqlx::query(
+            "INSERT INTO evidence (id, tenant_id, flow_id, kind, verified_at, retain_until, certificate, signed_content, \
+             signature, revocation_source, revocation_request, revocation_proof, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&e.id)
+        .bind(&e.tenant_id)
+        .bind(&e.flow_id)
+        .bind(&e.kind)
+        .bind(e.verified_at)
+        .bind(e.retain_until)
+        .bind(&e.certificate)
+        .bind(&e.signed_content)
+        .bind(&e.signature)
+        .bind(&e.revocation_source)
+        .bind(&e.revocation_request)
+        .bind(&e.revocation_proof)
+        .bind(&e.outcome)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn evidence(&self, id: &str) -> Result<Option<EvidenceRow>, PlatformError> {
+        let row = sqlx::query(
+            "SELECT id, tenant_id, flow_id, kind, verified_at, retain_until, certificate, signed_content, signature, \
+             revocation_source, revocation_request, revocation_proof, outcome FROM evidence WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(EvidenceRow {
+            id: r.try_get("id")?,
+            tenant_id: r.try_get("tenant_id")?,
+            flow_id: r.try_get("flow_id")?,
+            kind: r.try_get("kind")?,
+            verified_at: r.try_get("verified_at")?,
+            retain_until: r.try_get("retain_until")?,
+            certificate: r.try_get("certificate")?,
+            signed_content: r.try_get("signed_content")?,
+            signature: r.try_get("signature")?,
+            revocation_source: r.try_get("revocation_source")?,
+            revocation_request: r.try_get("revocation_request")?,
+            revocation_proof: r.try_get("revocation_proof")?,
+            outcome: r.try_get("outcome")?,
+        }))
+    }
+
+    /// Evidence ids, oldest first (for the operator).
+    pub async fn evidence_ids(&self, tenant: Option<&str>) -> Result<Vec<String>, PlatformError> {
+        let rows = match tenant {
+            Some(t) => {
+                sqlx::query("SELECT id FROM evidence WHERE tenant_id = $1 ORDER BY verified_at, id")
+                    .bind(t)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT id FROM evidence ORDER BY verified_at, id")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?)
+    }
+
+    // --- audit log -----------------------------------------------------------------------------
+
+    pub async fn last_audit(&self) -> Result<Option<AuditRow>, PlatformError> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1");
+        let row = sqlx::query(&sql).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(audit).transpose()?)
+    }
+
+    /// Appends an entry; false if its seq is taken (another process appended first).
+    pub async fn insert_audit(&self, e: &AuditRow) -> Result<bool, PlatformError> {
+        let done = sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, tenant_id, subject, outcome, detail, prev_mac, mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(e.seq)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.tenant_id)
+        .bind(&e.subject)
+        .bind(&e.outcome)
+        .bind(&e.detail)
+        .bind(&e.prev_mac)
+        .bind(&e.mac)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Audit entries with seq > `after`, in order, at most `limit`.
+    pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, PlatformError> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(audit).collect::<Result<_, _>>()?)
+    }
+
+    /// For tests and operators' forensics: raw SQL on the store.
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, PlatformError> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+}

@@ -1,0 +1,200 @@
+//! The platform API's JSON bodies, as service providers and the holder's client see them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /v1/account-openings`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountOpening {
+    /// The application text the holder signs (e.g. the account terms and what is being opened).
+    pub application: String,
+    /// How long the holder has to sign, in seconds (default: the platform's flow TTL).
+    #[serde(default)]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// `POST /v1/logins`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLogin {
+    /// The https origin of the site the holder logs in to, e.g. `https://bank.example`.
+    pub origin: String,
+    #[serde(default)]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// A new flow, as returned to the service provider.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct FlowCreated {
+    pub id: String,
+    /// Where the holder's client completes the flow; it carries its own capability, so hand it only
+    /// to the holder.
+    pub client_url: String,
+    /// Always `pending`.
+    pub status: FlowStatus,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// For account openings: SHA-256 (hex) of the exact document the holder signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// Where a flow stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowStatus {
+    Pending,
+    Verified,
+    Rejected,
+    /// The signature is valid but the revocation status could not be established (account openings
+    /// only: logins fail closed as `rejected`). Never treat as verified.
+    Unknown,
+}
+
+impl FlowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Pending => "pending",
+            FlowStatus::Verified => "verified",
+            FlowStatus::Rejected => "rejected",
+            FlowStatus::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => FlowStatus::Pending,
+            "verified" => FlowStatus::Verified,
+            "rejected" => FlowStatus::Rejected,
+            "unknown" => FlowStatus::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// The 4 attributes (基本4情報) as verified from the signing certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Basic4 {
+    pub name: String,
+    pub address: String,
+    /// `YYYY-MM-DD` (Gregorian).
+    pub birth_date: String,
+    /// `male`, `female` or `not_known`.
+    pub sex: String,
+    /// The name or address holds 〓 where a character outside JIS X 0208 stood; the certificate
+    /// carries the original characters separately (代替文字), so ask the holder to confirm.
+    pub substituted: bool,
+}
+
+/// `GET /v1/account-openings/{id}`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountOpening {
+    pub id: String,
+    pub status: FlowStatus,
+    /// Why it was rejected or is unknown: a stable code (`certificate_revoked`, `bad_signature`,
+    /// `certificate_expired`, `foreign_profile`, `content_mismatch`, `revocation_unknown`, `expired`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A sentence for people, when there is a reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic4: Option<Basic4>,
+    pub created_at: String,
+    pub expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+}
+
+/// `GET /v1/logins/{id}`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Login {
+    pub id: String,
+    pub status: FlowStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub origin: String,
+    pub created_at: String,
+    pub expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+}
+
+/// `GET /v1/users/{id}`: what a service provider may know of its user. Never a certificate.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub user_id: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic4: Option<Basic4>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic4_verified_at: Option<String>,
+}
+
+/// `GET {client_url}`: what the holder's client must do.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClientTask {
+    /// Sign `document` (base64) with the signing certificate as CMS SignedData (detached) and POST
+    /// `{"cms": base64}`. `application` is the text to show the holder; it is inside `document`.
+    AccountOpening {
+        application: String,
+        document: String,
+        expires_at: String,
+    },
+    /// Sign hash(origin) ‖ hash(nonce) with the auth key (Web eID) and POST the Web eID token.
+    Login {
+        origin: String,
+        /// base64 of the challenge nonce bytes.
+        nonce: String,
+        expires_at: String,
+    },
+}
+
+/// `POST {client_url}` for an account opening.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignedApplication {
+    /// DER `ContentInfo { SignedData }`, base64; detached or attached.
+    pub cms: String,
+}
+
+/// `POST {client_url}` for a login: a Web eID authentication token (`web-eid:1.0`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebEidToken {
+    /// The auth certificate, base64 DER.
+    pub unverified_certificate: String,
+    /// `RS256`, `RS384` or `RS512`.
+    pub algorithm: String,
+    /// base64 PKCS#1 v1.5 signature over hash(origin) ‖ hash(nonce).
+    pub signature: String,
+    /// `web-eid:1.0`
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+}
+
+/// What the holder's client is told after it submits.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientOutcome {
+    pub status: FlowStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `POST /v1/tenants`-free operator output of `honnin platform tenant add --json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TenantCreated {
+    pub id: String,
+    pub api_key: String,
+}
