@@ -149,11 +149,13 @@ pub async fn router(authority: Authority) -> Result<Router, AuthorityError> {
         .with_state(state))
 }
 
-/// Serves until Ctrl-C or SIGTERM. `ready` is called with the bound address once listening.
+/// Serves until `shutdown` completes (the binary passes Ctrl-C/SIGTERM). `ready` is called with the
+/// bound address once listening.
 pub async fn serve(
     authority: Authority,
     listen: SocketAddr,
     ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AuthorityError> {
     let app = router(authority).await?;
     let io = |source| AuthorityError::Io {
@@ -163,27 +165,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(io)?;
     ready(listener.local_addr().map_err(io)?);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(io)
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
 fn split_file(file: &str) -> Option<(Hierarchy, &str)> {

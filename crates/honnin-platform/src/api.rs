@@ -326,11 +326,13 @@ pub fn router(platform: Platform) -> Router {
         .with_state(platform)
 }
 
-/// Serves until Ctrl-C or SIGTERM; `ready` gets the bound address once listening.
+/// Serves until `shutdown` completes (the binary passes Ctrl-C/SIGTERM); `ready` gets the bound
+/// address once listening.
 pub async fn serve(
     platform: Platform,
     listen: SocketAddr,
     ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), PlatformError> {
     let io = |source| PlatformError::Io {
         path: listen.to_string().into(),
@@ -345,28 +347,10 @@ pub async fn serve(
         .await?;
     ready(addr);
     let result = axum::serve(listener, router(platform))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(shutdown)
         .await;
     if let Some(r) = refresher {
         r.abort();
     }
     result.map_err(io)
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

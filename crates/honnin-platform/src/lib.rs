@@ -41,7 +41,7 @@ pub use error::PlatformError;
 pub use flows::opening_document;
 pub use metrics::Metrics;
 
-use audit::{Actor, AuditLog, Entry};
+use audit::{Actor, AuditLog};
 use revocation::RevocationChecker;
 use store::Store;
 
@@ -243,22 +243,7 @@ impl Platform {
         subject: Option<&str>,
         detail: serde_json::Value,
     ) -> Result<(), PlatformError> {
-        self.inner
-            .audit
-            .append(
-                &self.inner.store,
-                Entry {
-                    actor: Actor::Operator,
-                    action,
-                    tenant_id: None,
-                    subject,
-                    outcome: "ok",
-                    detail,
-                },
-                Self::now(),
-            )
-            .await
-            .map(|_| ())
+        self.audit(Actor::Operator, action, None, subject, "ok", detail).await
     }
 
     /// Checks the audit chain.

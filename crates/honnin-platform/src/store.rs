@@ -279,7 +279,7 @@ impl Store {
     pub async fn expire_flow(&self, id: &str, now: i64) -> Result<(), PlatformError> {
         sqlx::query(
             "UPDATE flows SET status = 'rejected', reason = 'expired', detail = 'the holder did not complete it in time', \
-             completed_at = $1 WHERE id = $2 AND status = 'pending' AND expires_at < $3",
+             completed_at = $1 WHERE id = $2 AND status IN ('pending', 'processing') AND expires_at < $3",
         )
         .bind(now)
         .bind(id)

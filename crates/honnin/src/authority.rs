@@ -716,9 +716,12 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
         }
         AuthorityCommand::Serve { data, listen } => {
             let authority = Authority::open(&data.data).await?;
-            honnin_authority::server::serve(authority, listen, |addr| {
-                println!("listening on http://{addr}");
-            })
+            honnin_authority::server::serve(
+                authority,
+                listen,
+                |addr| println!("listening on http://{addr}"),
+                crate::shutdown_signal(),
+            )
             .await
             .map_err(|e| anyhow!("{e}"))?;
         }

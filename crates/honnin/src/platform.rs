@@ -199,7 +199,13 @@ pub async fn run(args: PlatformArgs) -> Result<ExitCode> {
         }
         PlatformCommand::Serve { data, listen } => {
             let platform = Platform::open(&data).await?;
-            honnin_platform::api::serve(platform, listen, |addr| println!("listening on {addr}")).await?;
+            honnin_platform::api::serve(
+                platform,
+                listen,
+                |addr| println!("listening on http://{addr}"),
+                crate::shutdown_signal(),
+            )
+            .await?;
         }
         PlatformCommand::Audit(AuditCommand::Show { data, after, json }) => {
             let platform = Platform::open(&data).await?;

@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 
-use assert_cmd::cargo::CommandCargoExt;
-use common::openssl;
+use common::{openssl, Server};
 
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -264,37 +262,8 @@ fn certificates_show_the_jpki_profile_in_openssl() {
     }
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(s: &Sandbox) -> Server {
-    let mut child = Command::cargo_bin("honnin")
-        .expect("binary")
-        .args(["authority", "serve", "--data", &s.data(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
-    Server { child, base }
+    Server::start(&["authority", "serve", "--data", &s.data(), "--listen", "127.0.0.1:0"])
 }
 
 fn ocsp(issuer: &str, cert: &str, url: &str, extra: &[&str]) -> String {

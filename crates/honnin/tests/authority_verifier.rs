@@ -7,12 +7,9 @@
 mod common;
 
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
-use assert_cmd::cargo::CommandCargoExt;
-use common::{honnin, honnin_ok, openssl};
+use common::{honnin, honnin_ok, openssl, Server};
 use honnin_authority::{Authority, CallResult as R, VerifierCall, VerifierService as S};
 use honnin_authority_client::{AuthorityClient, ClientError, Counterpart, CrlFetch};
 use honnin_profile::Hierarchy::{self, Authentication as AUTH, Signing as SIGN};
@@ -205,37 +202,8 @@ impl Sandbox {
     }
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(s: &Sandbox) -> Server {
-    let mut child = Command::cargo_bin("honnin")
-        .expect("binary")
-        .args(["authority", "serve", "--data", &s.data(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
-    Server { child, base }
+    Server::start(&["authority", "serve", "--data", &s.data(), "--listen", "127.0.0.1:0"])
 }
 
 fn client(server: &Server, (id, secret): &(String, String)) -> AuthorityClient {

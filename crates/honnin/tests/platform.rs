@@ -1,6 +1,7 @@
 //! End to end over HTTP: a real authority, a real platform (SQLite and PostgreSQL), emulated cards
 //! and `honnin client complete`. What a service provider relies on.
 
+mod common;
 mod platform_kit;
 
 use platform_kit::{honnin, honnin_ok, Db, Sandbox, Server};
@@ -258,7 +259,7 @@ fn crl_mode_verifies_and_fails_closed(db: Db) {
         "--data",
         &p2,
         "--authority",
-        &s.authority.url,
+        &s.authority.base,
         "--verifier-id",
         &s.verifier_id,
         "--verifier-secret",
@@ -277,7 +278,7 @@ fn crl_mode_verifies_and_fails_closed(db: Db) {
     let p2s = Server::start(&["platform", "serve", "--data", &p2, "--listen", "127.0.0.1:0"]);
     let client = reqwest::blocking::Client::new();
     let created: Value = client
-        .post(format!("{}/v1/account-openings", p2s.url))
+        .post(format!("{}/v1/account-openings", p2s.base))
         .bearer_auth(t["api_key"].as_str().unwrap())
         .json(&json!({"application": "open"}))
         .send()
@@ -563,7 +564,7 @@ fn api_documents_limits_and_errors(db: Db) {
     let s = Sandbox::new(db);
     let client = reqwest::blocking::Client::new();
     let doc: Value = client
-        .get(format!("{}/openapi.json", s.platform.url))
+        .get(format!("{}/openapi.json", s.platform.base))
         .send()
         .unwrap()
         .json()
@@ -579,7 +580,7 @@ fn api_documents_limits_and_errors(db: Db) {
     }
     assert_eq!(
         client
-            .get(format!("{}/healthz", s.platform.url))
+            .get(format!("{}/healthz", s.platform.base))
             .send()
             .unwrap()
             .status(),
@@ -587,7 +588,7 @@ fn api_documents_limits_and_errors(db: Db) {
     );
     // Problems are problem+json.
     let r = client
-        .post(format!("{}/v1/logins", s.platform.url))
+        .post(format!("{}/v1/logins", s.platform.base))
         .bearer_auth(&s.api_key)
         .json(&json!({"origin": "http://plain.example"}))
         .send()
@@ -609,13 +610,13 @@ fn api_documents_limits_and_errors(db: Db) {
         Some(json!({ "application": "" })),
     );
     assert_eq!(status, 400);
-    let (status, _) = s.client_get(&format!("{}/client/v1/not-a-token", s.platform.url));
+    let (status, _) = s.client_get(&format!("{}/client/v1/not-a-token", s.platform.base));
     assert_eq!(status, 404);
     // Metrics count what happened.
     let h = s.holder("metered", true);
     opened(&s, &h.card);
     let metrics = client
-        .get(format!("{}/metrics", s.platform.url))
+        .get(format!("{}/metrics", s.platform.base))
         .send()
         .unwrap()
         .text()

@@ -8,80 +8,15 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+
+pub use crate::common::{honnin, honnin_ok, Server};
 
 pub const PIN: &str = "1234";
 pub const PASSWORD: &str = "ABC123";
-
-pub fn honnin(args: &[&str]) -> Output {
-    Command::cargo_bin("honnin")
-        .expect("binary")
-        .args(args)
-        .env_remove("HONNIN_PIN")
-        .env_remove("HONNIN_SIGN_PASSWORD")
-        .output()
-        .expect("run honnin")
-}
-
-pub fn honnin_ok(args: &[&str]) -> String {
-    let out = honnin(args);
-    assert!(
-        out.status.success(),
-        "honnin {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-/// A server child process, killed on drop.
-pub struct Server {
-    child: Child,
-    pub url: String,
-}
-
-impl Server {
-    pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::cargo_bin("honnin")
-            .expect("binary")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{args:?}: no listening line: {line:?}"));
-        let url = if addr.starts_with("http") {
-            addr.to_owned()
-        } else {
-            format!("http://{addr}")
-        };
-        Server { child, url }
-    }
-
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Db {
@@ -192,7 +127,7 @@ impl Sandbox {
             "--data",
             &p,
             "--authority",
-            &authority.url,
+            &authority.base,
             "--verifier-id",
             &verifier_id,
             "--verifier-secret",
@@ -312,7 +247,7 @@ impl Sandbox {
     // --- the service provider's side ---------------------------------------------------------
 
     pub fn sp(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.platform.url));
+        let mut req = self.http.request(method, format!("{}{path}", self.platform.base));
         if let Some(k) = key {
             req = req.bearer_auth(k);
         }
