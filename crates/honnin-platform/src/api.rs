@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -22,8 +22,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::audit::Actor;
 use crate::wire::{
-    AccountOpening, Basic4, ClientOutcome, ClientTask, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus,
-    Login, SignedApplication, User, WebEidToken,
+    AccountOpening, Basic4, ClientOutcome, ClientTask, CreateAccountOpening, CreateLogin, CreateStatusCheck, Event,
+    EventPage, FlowCreated, FlowStatus, Login, SignedApplication, StatusCheck, StatusCheckCreated, StatusResult, User,
+    WebEidToken,
 };
 use crate::{Platform, PlatformError};
 
@@ -238,6 +239,88 @@ async fn post_client(
     Ok(Json(p.client_submit(&token, &body).await?))
 }
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+struct PageQuery {
+    /// The cursor from a previous answer's `next`.
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+struct MethodQuery {
+    /// `crl` or `ocsp`.
+    method: String,
+}
+
+/// Status check (現況確認) over users, in the background: every result is interpreted and, where
+/// what it means changed, announced as an event.
+#[utoipa::path(post, path = "/v1/status-checks", tag = "status checks",
+    request_body = CreateStatusCheck,
+    responses((status = 202, body = StatusCheckCreated), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn create_status_check(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<StatusCheckCreated>), Problem> {
+    let req: CreateStatusCheck = json_body(body)?;
+    Ok((StatusCode::ACCEPTED, Json(p.start_status_check(&t, &req).await?)))
+}
+
+/// Progress and results of a status check.
+#[utoipa::path(get, path = "/v1/status-checks/{id}", tag = "status checks",
+    params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = StatusCheck), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = [])))]
+async fn get_status_check(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<StatusCheck>, Problem> {
+    Ok(Json(p.status_check(&t, &id, q.after.as_deref(), q.limit).await?))
+}
+
+/// Stop a running status check (results so far are kept).
+#[utoipa::path(post, path = "/v1/status-checks/{id}/cancel", tag = "status checks",
+    params(("id" = String, Path)),
+    responses((status = 200, body = StatusCheck), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = [])))]
+async fn cancel_status_check(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<StatusCheck>, Problem> {
+    Ok(Json(p.cancel_status_check(&t, &id).await?))
+}
+
+/// Check one user now.
+#[utoipa::path(post, path = "/v1/users/{id}/status-check", tag = "status checks",
+    params(("id" = String, Path), MethodQuery),
+    responses((status = 200, body = StatusResult), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = [])))]
+async fn check_user(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+    Query(q): Query<MethodQuery>,
+) -> Result<Json<StatusResult>, Problem> {
+    Ok(Json(p.check_user(&t, &id, &q.method).await?))
+}
+
+/// The event feed, oldest first, from a cursor.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(PageQuery),
+    responses((status = 200, body = EventPage), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn get_events(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<EventPage>, Problem> {
+    Ok(Json(p.events(&t, q.after.as_deref(), q.limit).await?))
+}
+
 async fn healthz(State(p): State<Platform>) -> Response {
     match p.store().tenants().await {
         Ok(_) => "ok\n".into_response(),
@@ -276,8 +359,8 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "honnin platform API", description = "JPKI verification for service providers: account opening (犯収法施行規則 6条1項1号ワ) and login (利用者証明)."),
-    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client),
-    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome)),
+    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events),
+    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage)),
     modifiers(&Security)
 )]
 pub struct ApiDoc;
@@ -307,6 +390,14 @@ pub fn router(platform: Platform) -> Router {
         .route("/v1/logins", axum::routing::post(create_login))
         .route("/v1/logins/{id}", get(get_login))
         .route("/v1/users/{id}", get(get_user))
+        .route("/v1/users/{id}/status-check", axum::routing::post(check_user))
+        .route("/v1/status-checks", axum::routing::post(create_status_check))
+        .route("/v1/status-checks/{id}", get(get_status_check))
+        .route(
+            "/v1/status-checks/{id}/cancel",
+            axum::routing::post(cancel_status_check),
+        )
+        .route("/v1/events", get(get_events))
         .layer(DefaultBodyLimit::max(MAX_SP_BODY));
     let client = Router::new()
         .route("/client/v1/{token}", get(get_client_task).post(post_client))
@@ -342,6 +433,10 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(io)?;
     platform.set_listen_url(format!("http://{addr}"));
     let refresher = platform.spawn_crl_refresher();
+    let resumed = platform.resume_status_checks().await?;
+    if resumed > 0 {
+        tracing::info!(jobs = resumed, "resumed status checks");
+    }
     platform
         .operator_action("platform.serve", None, json!({ "listen": addr.to_string() }))
         .await?;

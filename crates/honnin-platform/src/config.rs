@@ -57,6 +57,10 @@ pub struct PlatformConfig {
     pub flow_ttl_seconds: u32,
     /// How often the CRLs are refreshed (conditional GET) in CRL mode.
     pub crl_refresh_seconds: u32,
+    /// Most users a status-check job checks per second (0: as fast as it can), so a batch over
+    /// millions of users does not flood the authority.
+    #[serde(default)]
+    pub status_check_rate: u32,
 }
 
 impl PlatformConfig {

@@ -529,6 +529,12 @@ impl Platform {
             now,
         )
         .await?;
+        let serial_hex = crate::identity::serial_text(serial);
+        let der = B64.encode(&signer.der);
+        self.inner
+            .store
+            .set_certificate(&flow.tenant_id, "sign", &serial_hex, &der)
+            .await?;
         if let Some(b4) = basic4_of(&signer) {
             self.inner.store.set_basic4(&flow.tenant_id, &user, &b4, now).await?;
         }
@@ -616,6 +622,11 @@ impl Platform {
         {
             Ok(Found::User(u, seen)) => {
                 self.remember(&flow.tenant_id, &u, &seen, "serial_link", now).await?;
+                let serial_hex = crate::identity::serial_text(serial);
+                self.inner
+                    .store
+                    .set_certificate(&flow.tenant_id, "auth", &serial_hex, &B64.encode(&cert))
+                    .await?;
                 u
             }
             Ok(Found::Nobody) => {

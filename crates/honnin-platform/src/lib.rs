@@ -25,6 +25,7 @@ mod identity;
 pub mod ids;
 mod metrics;
 pub mod revocation;
+mod status;
 pub mod store;
 pub mod wire;
 
@@ -77,6 +78,8 @@ pub struct InitOptions {
     pub public_url: Option<String>,
     /// Seconds between CRL refreshes in CRL mode (default 300).
     pub crl_refresh_seconds: Option<u32>,
+    /// Users per second a status-check job checks (default 0: unlimited).
+    pub status_check_rate: Option<u32>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PlatformError + '_ {
@@ -136,6 +139,7 @@ impl Platform {
             evidence_retention_years: 7,
             flow_ttl_seconds: 600,
             crl_refresh_seconds: options.crl_refresh_seconds.unwrap_or(300),
+            status_check_rate: options.status_check_rate.unwrap_or(0),
         };
         audit::create_key(dir)?;
         let store = Store::open(&config.database).await?;

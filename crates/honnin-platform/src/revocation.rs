@@ -69,12 +69,54 @@ impl RevocationChecker {
         self.method
     }
 
-    /// The status of a validated certificate at `now`.
+    /// The status of a validated certificate at `now`, by the configured method.
     pub async fn check(&self, certificate: &Validated, now: OffsetDateTime) -> Checked {
-        match self.method {
+        self.check_with(self.method, certificate, now).await
+    }
+
+    /// The same, by a chosen method (status checks choose per job).
+    pub async fn check_with(&self, method: RevocationMethod, certificate: &Validated, now: OffsetDateTime) -> Checked {
+        match method {
             RevocationMethod::Ocsp => self.by_ocsp(certificate, now).await,
             RevocationMethod::Crl => self.by_crl(certificate, now).await,
         }
+    }
+
+    /// The status of a serial by the CRL index alone (no certificate needed): for status checks of
+    /// serials the platform learnt through links. Stale or missing CRL → unknown.
+    pub async fn status_by_serial(&self, h: Hierarchy, serial: u64, now: OffsetDateTime) -> RevocationStatus {
+        let current = self.fresh_crl(h, now).await;
+        let Some(c) = current else {
+            return RevocationStatus::unknown("no CRL could be obtained from the authority");
+        };
+        if c.index.next_update().is_none_or(|n| n < now) {
+            return RevocationStatus::unknown("the CRL is past its nextUpdate and no newer one could be fetched");
+        }
+        match c.index.lookup_u64(serial) {
+            Some(r) => RevocationStatus::Revoked {
+                source: honnin_verify::StatusSource::Crl,
+                reason: r.reason(),
+                revoked_at: r.revoked_at(),
+            },
+            None => RevocationStatus::Good {
+                source: honnin_verify::StatusSource::Crl,
+                checked_at: now,
+            },
+        }
+    }
+
+    /// The current CRL of a hierarchy, refreshed first if missing or past its nextUpdate.
+    async fn fresh_crl(&self, h: Hierarchy, now: OffsetDateTime) -> Option<Arc<LoadedCrl>> {
+        let stale = |c: &Option<Arc<LoadedCrl>>| match c {
+            None => true,
+            Some(c) => c.index.next_update().is_none_or(|n| n < now),
+        };
+        if stale(&self.crls[slot(h)].load_full()) {
+            if let Err(e) = self.refresh(h, now).await {
+                tracing::warn!(error = %e, hierarchy = ?h, "CRL refresh failed");
+            }
+        }
+        self.crls[slot(h)].load_full()
     }
 
     async fn by_ocsp(&self, certificate: &Validated, now: OffsetDateTime) -> Checked {
@@ -100,17 +142,7 @@ impl RevocationChecker {
     }
 
     async fn by_crl(&self, certificate: &Validated, now: OffsetDateTime) -> Checked {
-        let h = certificate.hierarchy();
-        let stale = |c: &Option<Arc<LoadedCrl>>| match c {
-            None => true,
-            Some(c) => c.index.next_update().is_none_or(|n| n < now),
-        };
-        if stale(&self.crls[slot(h)].load_full()) {
-            if let Err(e) = self.refresh(h, now).await {
-                tracing::warn!(error = %e, hierarchy = ?h, "CRL refresh failed");
-            }
-        }
-        match self.crls[slot(h)].load_full() {
+        match self.fresh_crl(certificate.hierarchy(), now).await {
             Some(c) => Checked {
                 status: c.index.status(certificate, now),
                 source: "crl",

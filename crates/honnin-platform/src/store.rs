@@ -505,3 +505,333 @@ impl Store {
         Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
     }
 }
+
+/// A status-check job as stored.
+#[derive(Clone, Debug)]
+pub struct JobRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub method: String,
+    pub alive_events: bool,
+    pub state: String,
+    pub total: i64,
+    pub done: i64,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// A finished item of a job.
+#[derive(Clone, Debug)]
+pub struct ItemRow {
+    pub seq: i64,
+    pub user_id: String,
+    pub finding: Option<String>,
+    pub action: Option<String>,
+}
+
+/// An event as stored.
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub user_id: String,
+    pub at: i64,
+    pub data: String,
+}
+
+/// What one status check concluded, to store atomically.
+pub struct StatusRecord<'a> {
+    pub tenant: &'a str,
+    pub user: &'a str,
+    pub finding: &'a str,
+    pub action: &'a str,
+    pub detail: &'a str,
+    /// The job item this answers, if it is part of a job.
+    pub item: Option<(&'a str, i64)>,
+    /// Emit this event (type) even if the finding did not change (`user.alive_confirmed`).
+    pub always: Option<&'a str>,
+    /// The event type for a changed finding, if the finding has one.
+    pub on_change: Option<&'a str>,
+    pub event_id: &'a str,
+    pub now: i64,
+}
+
+fn job(r: &AnyRow) -> Result<JobRow, sqlx::Error> {
+    Ok(JobRow {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        method: r.try_get("method")?,
+        alive_events: r.try_get::<i64, _>("alive_events")? != 0,
+        state: r.try_get("state")?,
+        total: r.try_get("total")?,
+        done: r.try_get("done")?,
+        created_at: r.try_get("created_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+impl Store {
+    /// Keeps the certificate of a user's serial, for OCSP status checks.
+    pub async fn set_certificate(
+        &self,
+        tenant: &str,
+        hierarchy: &str,
+        serial: &str,
+        certificate: &str,
+    ) -> Result<(), PlatformError> {
+        sqlx::query(
+            "UPDATE user_certificates SET certificate = $1 WHERE tenant_id = $2 AND hierarchy = $3 AND serial = $4",
+        )
+        .bind(certificate)
+        .bind(tenant)
+        .bind(hierarchy)
+        .bind(serial)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest serial of a user in a hierarchy: (serial, certificate, learnt_at).
+    pub async fn latest_certificate(
+        &self,
+        tenant: &str,
+        user: &str,
+        hierarchy: &str,
+    ) -> Result<Option<(String, Option<String>, i64)>, PlatformError> {
+        let row = sqlx::query(
+            "SELECT serial, certificate, learnt_at FROM user_certificates WHERE tenant_id = $1 AND user_id = $2 \
+             AND hierarchy = $3 ORDER BY learnt_at DESC, CASE WHEN certificate IS NULL THEN 1 ELSE 0 END, serial DESC \
+             LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(hierarchy)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some((
+            r.try_get("serial")?,
+            r.try_get("certificate")?,
+            r.try_get("learnt_at")?,
+        )))
+    }
+
+    /// Creates a job over all of a tenant's users (`users` None) or the given ones; returns the total.
+    pub async fn create_job(
+        &self,
+        id: &str,
+        tenant: &str,
+        method: &str,
+        alive_events: bool,
+        users: Option<&[String]>,
+        now: i64,
+    ) -> Result<i64, PlatformError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO status_jobs (id, tenant_id, method, alive_events, state, total, done, created_at) \
+             VALUES ($1, $2, $3, $4, 'running', 0, 0, $5)",
+        )
+        .bind(id)
+        .bind(tenant)
+        .bind(method)
+        .bind(i64::from(alive_events))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let total = match users {
+            None => sqlx::query(
+                // One set-based statement, so a job over a million users is created in one go.
+                "INSERT INTO status_job_items (job_id, seq, user_id, state) \
+                 SELECT CAST($1 AS TEXT), ROW_NUMBER() OVER (ORDER BY id), id, 'pending' FROM users WHERE tenant_id = $2",
+            )
+            .bind(id)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64,
+            Some(list) => {
+                for (i, user) in list.iter().enumerate() {
+                    sqlx::query("INSERT INTO status_job_items (job_id, seq, user_id, state) VALUES ($1, $2, $3, 'pending')")
+                        .bind(id)
+                        .bind(i as i64 + 1)
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                list.len() as i64
+            }
+        };
+        sqlx::query("UPDATE status_jobs SET total = $1 WHERE id = $2")
+            .bind(total)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(total)
+    }
+
+    pub async fn job(&self, tenant: Option<&str>, id: &str) -> Result<Option<JobRow>, PlatformError> {
+        let row = sqlx::query(
+            "SELECT id, tenant_id, method, alive_events, state, total, done, created_at, finished_at FROM status_jobs \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let job = row.as_ref().map(job).transpose()?;
+        Ok(job.filter(|j| tenant.is_none_or(|t| t == j.tenant_id)))
+    }
+
+    /// Ids of jobs still running (to resume after a restart).
+    pub async fn running_jobs(&self) -> Result<Vec<String>, PlatformError> {
+        let rows = sqlx::query("SELECT id FROM status_jobs WHERE state = 'running' ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?)
+    }
+
+    /// The next pending items of a job, in order.
+    pub async fn pending_items(&self, job: &str, limit: i64) -> Result<Vec<(i64, String)>, PlatformError> {
+        let rows = sqlx::query(
+            "SELECT seq, user_id FROM status_job_items WHERE job_id = $1 AND state = 'pending' ORDER BY seq LIMIT $2",
+        )
+        .bind(job)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("user_id")?)))
+            .collect()
+    }
+
+    /// Finished items after `after`, in order.
+    pub async fn done_items(&self, job: &str, after: i64, limit: i64) -> Result<Vec<ItemRow>, PlatformError> {
+        let rows = sqlx::query(
+            "SELECT seq, user_id, finding, action FROM status_job_items WHERE job_id = $1 AND state = 'done' AND seq > $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(job)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ItemRow {
+                    seq: r.try_get("seq")?,
+                    user_id: r.try_get("user_id")?,
+                    finding: r.try_get("finding")?,
+                    action: r.try_get("action")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves a running job to `state` (`done` or `cancelled`); false if it was not running.
+    pub async fn finish_job(&self, id: &str, state: &str, now: i64) -> Result<bool, PlatformError> {
+        Ok(
+            sqlx::query("UPDATE status_jobs SET state = $1, finished_at = $2 WHERE id = $3 AND state = 'running'")
+                .bind(state)
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    /// Stores a status result in one transaction: the job item turns done (only once), the user's
+    /// finding is updated, and an event is written when the finding changed (or always, if asked).
+    /// Returns false if the item was already done.
+    pub async fn record_status(&self, r: &StatusRecord<'_>) -> Result<bool, PlatformError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some((job, seq)) = r.item {
+            // A write first: SQLite then takes the write lock at once (no stale read snapshot).
+            let done = sqlx::query(
+                "UPDATE status_job_items SET state = 'done', finding = $1, action = $2, detail = $3, checked_at = $4 \
+                 WHERE job_id = $5 AND seq = $6 AND state = 'pending'",
+            )
+            .bind(r.finding)
+            .bind(r.action)
+            .bind(r.detail)
+            .bind(r.now)
+            .bind(job)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("UPDATE status_jobs SET done = done + 1 WHERE id = $1")
+                .bind(job)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let changed = sqlx::query(
+            "UPDATE users SET finding = $1, finding_at = $2 WHERE tenant_id = $3 AND id = $4 \
+             AND (finding IS NULL OR finding <> $5)",
+        )
+        .bind(r.finding)
+        .bind(r.now)
+        .bind(r.tenant)
+        .bind(r.user)
+        .bind(r.finding)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let kind = match (r.always, changed) {
+            (Some(k), _) => Some(k),
+            (None, true) => r.on_change,
+            (None, false) => None,
+        };
+        if let Some(kind) = kind {
+            let seq: i64 = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'events' RETURNING value")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("value")?;
+            let data = serde_json::json!({ "finding": r.finding, "action": r.action, "detail": r.detail }).to_string();
+            sqlx::query(
+                "INSERT INTO events (seq, id, tenant_id, type, user_id, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(seq)
+            .bind(r.event_id)
+            .bind(r.tenant)
+            .bind(kind)
+            .bind(r.user)
+            .bind(r.now)
+            .bind(data)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A tenant's events after `after`, in order.
+    pub async fn events(&self, tenant: &str, after: i64, limit: i64) -> Result<Vec<EventRow>, PlatformError> {
+        let rows = sqlx::query(
+            "SELECT seq, id, type, user_id, at, data FROM events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRow {
+                    seq: r.try_get("seq")?,
+                    id: r.try_get("id")?,
+                    kind: r.try_get("type")?,
+                    user_id: r.try_get("user_id")?,
+                    at: r.try_get("at")?,
+                    data: r.try_get("data")?,
+                })
+            })
+            .collect()
+    }
+}

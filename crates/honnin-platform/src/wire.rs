@@ -198,3 +198,75 @@ pub struct TenantCreated {
     pub id: String,
     pub api_key: String,
 }
+
+/// `POST /v1/status-checks`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStatusCheck {
+    /// The users to check; or `all`.
+    #[serde(default)]
+    pub user_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub all: bool,
+    /// `crl` (cheap: the CRL index) or `ocsp` (today's status, per call).
+    pub method: String,
+    /// Emit `user.alive_confirmed` for every user whose card is usable (life insurers' 生存確認).
+    #[serde(default)]
+    pub alive_events: bool,
+}
+
+/// `POST /v1/status-checks` → 202
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusCheckCreated {
+    pub id: String,
+    pub total: i64,
+}
+
+/// One user's result.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusResult {
+    pub user_id: String,
+    /// What happened (`alive_and_usable`, `basic4_changed`, `deceased_or_emigrated`, `card_abolished`,
+    /// `card_suspended`, `renewed`, `key_compromised`, `never_delivered`, `unknown`).
+    pub finding: String,
+    /// What to do (`none`, `request_latest_basic4`, `confirm_death_or_emigration`, `suspend_logins`,
+    /// `follow_serial_link`, `ask_for_new_card`, `retry_later`).
+    pub action: String,
+}
+
+/// `GET /v1/status-checks/{id}`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusCheck {
+    pub id: String,
+    /// `running`, `done` or `cancelled`.
+    pub state: String,
+    pub method: String,
+    pub done: i64,
+    pub total: i64,
+    pub results: Vec<StatusResult>,
+    /// Pass as `after` for the next page of results, when there may be more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// One event of the feed.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    pub id: String,
+    /// `user.basic4_changed`, `user.deceased_or_emigrated`, `user.card_abolished`,
+    /// `user.card_suspended`, `user.renewed`, `user.key_compromised`, `user.alive_confirmed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub user_id: String,
+    pub at: String,
+    pub finding: String,
+    pub action: String,
+}
+
+/// `GET /v1/events?after=CURSOR`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// The cursor to pass as `after` next time (unchanged when there was nothing new).
+    pub next: String,
+}

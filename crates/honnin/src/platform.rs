@@ -52,6 +52,9 @@ enum PlatformCommand {
         /// In CRL mode, how often to ask the authority for a new CRL (conditional GET).
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
         crl_refresh_seconds: Option<u32>,
+        /// Users per second a status-check job checks (default: unlimited).
+        #[arg(long, value_name = "N")]
+        status_check_rate: Option<u32>,
     },
     /// Service providers (tenants).
     #[command(subcommand)]
@@ -144,6 +147,7 @@ pub async fn run(args: PlatformArgs) -> Result<ExitCode> {
             revocation,
             public_url,
             crl_refresh_seconds,
+            status_check_rate,
         } => {
             std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
             let trust = if trust.is_some() {
@@ -174,6 +178,7 @@ pub async fn run(args: PlatformArgs) -> Result<ExitCode> {
                     },
                     public_url,
                     crl_refresh_seconds,
+                    status_check_rate,
                 },
             )
             .await?;

@@ -1,0 +1,375 @@
+//! Status checks (現況確認): each user's signing and auth certificates asked about together (by the
+//! CRL index or OCSP), read with the verification core's table, stored, and turned into events when
+//! what they mean changed. Batch jobs run in the background, resume after a crash where they stopped
+//! (an item and its event are written in one transaction) and can be cancelled.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use honnin_profile::Hierarchy;
+use honnin_verify::interpret::{interpret, Finding, Interpretation};
+use honnin_verify::RevocationStatus;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::audit::Actor;
+use crate::config::RevocationMethod;
+use crate::flows::rfc3339;
+use crate::identity::hierarchy_name;
+use crate::store::StatusRecord;
+use crate::wire::{CreateStatusCheck, Event, EventPage, StatusCheck, StatusCheckCreated, StatusResult};
+use crate::{ids, Platform, PlatformError};
+
+/// Items taken from the database at a time.
+const BATCH: i64 = 256;
+/// Most results returned in one page.
+const MAX_PAGE: i64 = 10_000;
+
+fn parse_method(m: &str) -> Result<RevocationMethod, PlatformError> {
+    match m {
+        "crl" => Ok(RevocationMethod::Crl),
+        "ocsp" => Ok(RevocationMethod::Ocsp),
+        other => Err(PlatformError::Invalid(format!("method {other:?}: crl or ocsp"))),
+    }
+}
+
+fn name<T: serde::Serialize>(v: T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The event a finding announces.
+fn event_type(f: Finding) -> Option<&'static str> {
+    Some(match f {
+        Finding::Basic4Changed => "user.basic4_changed",
+        Finding::DeceasedOrEmigrated => "user.deceased_or_emigrated",
+        Finding::CardAbolished | Finding::NeverDelivered => "user.card_abolished",
+        Finding::CardSuspended => "user.card_suspended",
+        Finding::Renewed => "user.renewed",
+        Finding::KeyCompromised => "user.key_compromised",
+        Finding::AliveAndUsable | Finding::Unknown => return None,
+    })
+}
+
+impl Platform {
+    /// The status of one certificate of a user.
+    async fn certificate_status(
+        &self,
+        tenant: &str,
+        user: &str,
+        h: Hierarchy,
+        method: RevocationMethod,
+        now: OffsetDateTime,
+    ) -> Result<Option<RevocationStatus>, PlatformError> {
+        let store = &self.inner.store;
+        let mut latest = store.latest_certificate(tenant, user, hierarchy_name(h)).await?;
+        if latest.is_none() && h == Hierarchy::Authentication {
+            // The user never logged in: the auth certificate of the card they opened the account with.
+            if let Some((sign, _, _)) = store.latest_certificate(tenant, user, "sign").await? {
+                if let Ok(sign) = u64::from_str_radix(&sign, 16) {
+                    if let Ok(c) = self.inner.authority.counterpart(Hierarchy::Signing, sign).await {
+                        let now = now.unix_timestamp();
+                        self.remember(tenant, user, &[(Hierarchy::Authentication, c.auth)], "serial_link", now)
+                            .await?;
+                        latest = store.latest_certificate(tenant, user, "auth").await?;
+                    }
+                }
+            }
+        }
+        let Some((serial, certificate, learnt_at)) = latest else {
+            return Ok(None);
+        };
+        let Ok(serial_u64) = u64::from_str_radix(&serial, 16) else {
+            return Ok(Some(RevocationStatus::unknown(
+                "the stored serial is not a 64-bit number",
+            )));
+        };
+        Ok(Some(match method {
+            RevocationMethod::Crl => self.inner.revocation.status_by_serial(h, serial_u64, now).await,
+            RevocationMethod::Ocsp => {
+                let Some(der) = certificate.and_then(|c| B64.decode(c).ok()) else {
+                    return Ok(Some(RevocationStatus::unknown(
+                        "OCSP needs the certificate, which the platform has not seen (use the CRL method)",
+                    )));
+                };
+                // Valid when the platform learnt it; a certificate expired since is still asked about.
+                let at = OffsetDateTime::from_unix_timestamp(learnt_at).unwrap_or(now);
+                match self.inner.profile.validate_kind(&der, h, at) {
+                    Ok(v) => self.inner.revocation.check_with(method, &v, now).await.status,
+                    Err(e) => RevocationStatus::unknown(format!("the kept certificate: {e}")),
+                }
+            }
+        }))
+    }
+
+    /// Checks one user now and stores the result (and its event).
+    async fn check_and_record(
+        &self,
+        tenant: &str,
+        user: &str,
+        method: RevocationMethod,
+        alive_events: bool,
+        item: Option<(&str, i64)>,
+    ) -> Result<Interpretation, PlatformError> {
+        let now = OffsetDateTime::now_utc();
+        let signing = self
+            .certificate_status(tenant, user, Hierarchy::Signing, method, now)
+            .await?;
+        let auth = self
+            .certificate_status(tenant, user, Hierarchy::Authentication, method, now)
+            .await?
+            .unwrap_or_else(|| RevocationStatus::unknown("no auth certificate is known for this user"));
+        let meaning = interpret(signing.as_ref(), &auth);
+        let finding = name(meaning.finding);
+        let action = name(meaning.action);
+        let detail = match &auth {
+            RevocationStatus::Unknown { why } => why.clone(),
+            _ => meaning.meaning.to_owned(),
+        };
+        let event_id = ids::new_id("evt")?;
+        let always = (alive_events && meaning.finding == Finding::AliveAndUsable).then_some("user.alive_confirmed");
+        self.inner
+            .store
+            .record_status(&StatusRecord {
+                tenant,
+                user,
+                finding: &finding,
+                action: &action,
+                detail: &detail,
+                item,
+                always,
+                on_change: event_type(meaning.finding),
+                event_id: &event_id,
+                now: now.unix_timestamp(),
+            })
+            .await?;
+        Ok(meaning)
+    }
+
+    /// `POST /v1/users/{id}/status-check`: one user, now.
+    pub async fn check_user(&self, tenant: &str, user: &str, method: &str) -> Result<StatusResult, PlatformError> {
+        let method = parse_method(method)?;
+        if self.inner.store.user(tenant, user).await?.is_none() {
+            return Err(PlatformError::NotFound {
+                what: "user",
+                id: user.into(),
+            });
+        }
+        let meaning = self.check_and_record(tenant, user, method, false, None).await?;
+        self.audit(
+            Actor::Tenant(tenant.into()),
+            "user.status_check",
+            Some(tenant),
+            Some(user),
+            &name(meaning.finding),
+            json!({}),
+        )
+        .await?;
+        Ok(StatusResult {
+            user_id: user.into(),
+            finding: name(meaning.finding),
+            action: name(meaning.action),
+        })
+    }
+
+    /// `POST /v1/status-checks`: creates a job and starts it in the background.
+    pub async fn start_status_check(
+        &self,
+        tenant: &str,
+        req: &CreateStatusCheck,
+    ) -> Result<StatusCheckCreated, PlatformError> {
+        parse_method(&req.method)?;
+        let users = match (&req.user_ids, req.all) {
+            (Some(list), false) => {
+                for u in list {
+                    if self.inner.store.user(tenant, u).await?.is_none() {
+                        return Err(PlatformError::Invalid(format!("no such user: {u}")));
+                    }
+                }
+                Some(list.as_slice())
+            }
+            (None, true) => None,
+            _ => return Err(PlatformError::Invalid("give either user_ids or all: true".into())),
+        };
+        let id = ids::new_id("chk")?;
+        let total = self
+            .inner
+            .store
+            .create_job(&id, tenant, &req.method, req.alive_events, users, Self::now())
+            .await?;
+        self.audit(
+            Actor::Tenant(tenant.into()),
+            "status_check.create",
+            Some(tenant),
+            Some(&id),
+            "started",
+            json!({ "method": req.method, "total": total }),
+        )
+        .await?;
+        self.spawn_job(id.clone());
+        Ok(StatusCheckCreated { id, total })
+    }
+
+    fn spawn_job(&self, id: String) {
+        let platform = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = platform.run_job(&id).await {
+                tracing::error!(error = %e, job = %id, "status check job stopped; it resumes at the next start");
+            }
+        });
+    }
+
+    /// Resumes every job that was running when the platform stopped.
+    pub async fn resume_status_checks(&self) -> Result<usize, PlatformError> {
+        let jobs = self.inner.store.running_jobs().await?;
+        for id in &jobs {
+            self.spawn_job(id.clone());
+        }
+        Ok(jobs.len())
+    }
+
+    async fn run_job(&self, id: &str) -> Result<(), PlatformError> {
+        let store = &self.inner.store;
+        let Some(job) = store.job(None, id).await? else {
+            return Ok(());
+        };
+        let method = parse_method(&job.method)?;
+        let pause = match self.inner.config.status_check_rate {
+            0 => None,
+            rate => Some(std::time::Duration::from_secs_f64(1.0 / f64::from(rate))),
+        };
+        loop {
+            let items = store.pending_items(id, BATCH).await?;
+            if items.is_empty() {
+                store.finish_job(id, "done", Self::now()).await?;
+                return Ok(());
+            }
+            for (seq, user) in items {
+                if store.job(None, id).await?.is_none_or(|j| j.state != "running") {
+                    return Ok(()); // cancelled
+                }
+                self.check_and_record(&job.tenant_id, &user, method, job.alive_events, Some((id, seq)))
+                    .await?;
+                if let Some(p) = pause {
+                    tokio::time::sleep(p).await;
+                }
+            }
+        }
+    }
+
+    /// `GET /v1/status-checks/{id}`
+    pub async fn status_check(
+        &self,
+        tenant: &str,
+        id: &str,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<StatusCheck, PlatformError> {
+        let job = self
+            .inner
+            .store
+            .job(Some(tenant), id)
+            .await?
+            .ok_or_else(|| PlatformError::NotFound {
+                what: "status check",
+                id: id.into(),
+            })?;
+        let after = after
+            .map(|a| {
+                a.parse::<i64>()
+                    .map_err(|_| PlatformError::Invalid("after: a cursor from `next`".into()))
+            })
+            .transpose()?
+            .unwrap_or(0);
+        let limit = limit.unwrap_or(1000).clamp(1, MAX_PAGE);
+        let items = self.inner.store.done_items(id, after, limit).await?;
+        let next = (items.len() as i64 == limit)
+            .then(|| items.last().map(|i| i.seq.to_string()))
+            .flatten();
+        Ok(StatusCheck {
+            id: job.id,
+            state: job.state,
+            method: job.method,
+            done: job.done,
+            total: job.total,
+            results: items
+                .into_iter()
+                .map(|i| StatusResult {
+                    user_id: i.user_id,
+                    finding: i.finding.unwrap_or_default(),
+                    action: i.action.unwrap_or_default(),
+                })
+                .collect(),
+            next,
+        })
+    }
+
+    /// `POST /v1/status-checks/{id}/cancel`
+    pub async fn cancel_status_check(&self, tenant: &str, id: &str) -> Result<StatusCheck, PlatformError> {
+        if self.inner.store.job(Some(tenant), id).await?.is_none() {
+            return Err(PlatformError::NotFound {
+                what: "status check",
+                id: id.into(),
+            });
+        }
+        self.inner.store.finish_job(id, "cancelled", Self::now()).await?;
+        self.audit(
+            Actor::Tenant(tenant.into()),
+            "status_check.cancel",
+            Some(tenant),
+            Some(id),
+            "cancelled",
+            json!({}),
+        )
+        .await?;
+        self.status_check(tenant, id, None, Some(1)).await
+    }
+
+    /// `GET /v1/events?after=CURSOR`
+    pub async fn events(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<EventPage, PlatformError> {
+        let after = after
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse::<i64>()
+                    .map_err(|_| PlatformError::Invalid("after: a cursor from `next`".into()))
+            })
+            .transpose()?
+            .unwrap_or(0);
+        let rows = self
+            .inner
+            .store
+            .events(tenant, after, limit.unwrap_or(100).clamp(1, 1000))
+            .await?;
+        let next = rows.last().map_or(after, |r| r.seq).to_string();
+        let events = rows
+            .into_iter()
+            .map(|r| {
+                let data: serde_json::Value = serde_json::from_str(&r.data).unwrap_or_default();
+                Event {
+                    id: r.id,
+                    kind: r.kind,
+                    user_id: r.user_id,
+                    at: rfc3339(r.at),
+                    finding: data["finding"].as_str().unwrap_or_default().to_owned(),
+                    action: data["action"].as_str().unwrap_or_default().to_owned(),
+                }
+            })
+            .collect();
+        self.audit(
+            Actor::Tenant(tenant.into()),
+            "events.get",
+            Some(tenant),
+            None,
+            "ok",
+            json!({ "after": after }),
+        )
+        .await?;
+        Ok(EventPage { events, next })
+    }
+}
