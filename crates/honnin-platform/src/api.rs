@@ -22,9 +22,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::audit::Actor;
 use crate::wire::{
-    AccountOpening, Basic4, ClientOutcome, ClientTask, CreateAccountOpening, CreateLogin, CreateStatusCheck, Event,
-    EventPage, FlowCreated, FlowStatus, Login, SignedApplication, StatusCheck, StatusCheckCreated, StatusResult, User,
-    WebEidToken,
+    AccountOpening, Basic4, ClientOutcome, ClientTask, CreateAccountOpening, CreateLogin, CreateStatusCheck,
+    DeadLetter, DeadLetters, Event, EventPage, FlowCreated, FlowStatus, Login, SetWebhook, SignedApplication,
+    StatusCheck, StatusCheckCreated, StatusResult, User, WebEidToken, Webhook,
 };
 use crate::{Platform, PlatformError};
 
@@ -321,6 +321,51 @@ async fn get_events(
     Ok(Json(p.events(&t, q.after.as_deref(), q.limit).await?))
 }
 
+/// Set the endpoint events are POSTed to; returns the signing secret (shown now only).
+#[utoipa::path(put, path = "/v1/webhook", tag = "events",
+    request_body = SetWebhook,
+    responses((status = 200, body = Webhook), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn put_webhook(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Webhook>, Problem> {
+    let req: SetWebhook = json_body(body)?;
+    Ok(Json(p.set_webhook(&t, &req.url).await?))
+}
+
+/// Stop webhook deliveries.
+#[utoipa::path(delete, path = "/v1/webhook", tag = "events",
+    responses((status = 204), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn delete_webhook(State(p): State<Platform>, Tenant(t): Tenant) -> Result<StatusCode, Problem> {
+    p.delete_webhook(&t).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deliveries the platform gave up on.
+#[utoipa::path(get, path = "/v1/webhook/dead-letters", tag = "events",
+    responses((status = 200, body = DeadLetters), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn get_dead_letters(State(p): State<Platform>, Tenant(t): Tenant) -> Result<Json<DeadLetters>, Problem> {
+    Ok(Json(p.dead_letters(&t).await?))
+}
+
+/// Send a dead letter again.
+#[utoipa::path(post, path = "/v1/webhook/dead-letters/{event_id}/retry", tag = "events",
+    params(("event_id" = String, Path)),
+    responses((status = 202), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = [])))]
+async fn retry_dead_letter(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Path(event): Path<String>,
+) -> Result<StatusCode, Problem> {
+    p.retry_dead_letter(&t, &event).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 async fn healthz(State(p): State<Platform>) -> Response {
     match p.store().tenants().await {
         Ok(_) => "ok\n".into_response(),
@@ -359,8 +404,8 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "honnin platform API", description = "JPKI verification for service providers: account opening (犯収法施行規則 6条1項1号ワ) and login (利用者証明)."),
-    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events),
-    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage)),
+    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events, put_webhook, delete_webhook, get_dead_letters, retry_dead_letter),
+    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage, SetWebhook, Webhook, DeadLetter, DeadLetters)),
     modifiers(&Security)
 )]
 pub struct ApiDoc;
@@ -398,6 +443,12 @@ pub fn router(platform: Platform) -> Router {
             axum::routing::post(cancel_status_check),
         )
         .route("/v1/events", get(get_events))
+        .route("/v1/webhook", axum::routing::put(put_webhook).delete(delete_webhook))
+        .route("/v1/webhook/dead-letters", get(get_dead_letters))
+        .route(
+            "/v1/webhook/dead-letters/{event_id}/retry",
+            axum::routing::post(retry_dead_letter),
+        )
         .layer(DefaultBodyLimit::max(MAX_SP_BODY));
     let client = Router::new()
         .route("/client/v1/{token}", get(get_client_task).post(post_client))
@@ -433,6 +484,7 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(io)?;
     platform.set_listen_url(format!("http://{addr}"));
     let refresher = platform.spawn_crl_refresher();
+    let deliverer = platform.spawn_webhook_deliverer();
     let resumed = platform.resume_status_checks().await?;
     if resumed > 0 {
         tracing::info!(jobs = resumed, "resumed status checks");
@@ -444,6 +496,7 @@ pub async fn serve(
     let result = axum::serve(listener, router(platform))
         .with_graceful_shutdown(shutdown)
         .await;
+    deliverer.abort();
     if let Some(r) = refresher {
         r.abort();
     }

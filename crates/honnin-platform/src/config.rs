@@ -61,6 +61,20 @@ pub struct PlatformConfig {
     /// millions of users does not flood the authority.
     #[serde(default)]
     pub status_check_rate: u32,
+    /// Webhook retries wait this long, doubled at every failed attempt (capped at an hour).
+    #[serde(default = "default_retry_base_ms")]
+    pub webhook_retry_base_ms: u32,
+    /// After this many failed attempts a delivery becomes a dead letter.
+    #[serde(default = "default_max_attempts")]
+    pub webhook_max_attempts: u32,
+}
+
+fn default_retry_base_ms() -> u32 {
+    1000
+}
+
+fn default_max_attempts() -> u32 {
+    8
 }
 
 impl PlatformConfig {

@@ -27,6 +27,7 @@ mod metrics;
 pub mod revocation;
 mod status;
 pub mod store;
+mod webhooks;
 pub mod wire;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use config::{PlatformConfig, RevocationMethod, TrustConfig};
 pub use error::PlatformError;
 pub use flows::opening_document;
 pub use metrics::Metrics;
+pub use webhooks::signature as webhook_signature;
 
 use audit::{Actor, AuditLog};
 use revocation::RevocationChecker;
@@ -80,6 +82,8 @@ pub struct InitOptions {
     pub crl_refresh_seconds: Option<u32>,
     /// Users per second a status-check job checks (default 0: unlimited).
     pub status_check_rate: Option<u32>,
+    /// First webhook retry delay in milliseconds (default 1000), doubled at each attempt.
+    pub webhook_retry_base_ms: Option<u32>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PlatformError + '_ {
@@ -140,6 +144,8 @@ impl Platform {
             flow_ttl_seconds: 600,
             crl_refresh_seconds: options.crl_refresh_seconds.unwrap_or(300),
             status_check_rate: options.status_check_rate.unwrap_or(0),
+            webhook_retry_base_ms: options.webhook_retry_base_ms.unwrap_or(1000),
+            webhook_max_attempts: 8,
         };
         audit::create_key(dir)?;
         let store = Store::open(&config.database).await?;

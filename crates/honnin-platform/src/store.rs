@@ -806,6 +806,16 @@ impl Store {
             .bind(data)
             .execute(&mut *tx)
             .await?;
+            // A delivery for the tenant's webhook, if it has one (times in milliseconds).
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (event_seq, tenant_id, state, attempts, next_attempt_at) \
+                 SELECT $1, id, 'pending', 0, $2 FROM tenants WHERE id = $3 AND webhook_url IS NOT NULL",
+            )
+            .bind(seq)
+            .bind(r.now * 1000)
+            .bind(r.tenant)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -833,5 +843,132 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// A delivery that is due.
+#[derive(Clone, Debug)]
+pub struct DeliveryRow {
+    pub event: EventRow,
+    pub tenant_id: String,
+    pub url: String,
+    pub secret: String,
+    pub attempts: i64,
+}
+
+/// A delivery that gave up.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    pub event_id: String,
+    pub kind: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    pub async fn set_webhook(
+        &self,
+        tenant: &str,
+        url: Option<&str>,
+        secret: Option<&str>,
+    ) -> Result<(), PlatformError> {
+        sqlx::query("UPDATE tenants SET webhook_url = $1, webhook_secret = $2 WHERE id = $3")
+            .bind(url)
+            .bind(secret)
+            .bind(tenant)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deliveries due at `now_ms`, oldest first.
+    pub async fn due_deliveries(&self, now_ms: i64, limit: i64) -> Result<Vec<DeliveryRow>, PlatformError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.id, e.type, e.user_id, e.at, e.data, d.tenant_id, d.attempts, t.webhook_url, t.webhook_secret \
+             FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq JOIN tenants t ON t.id = d.tenant_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND t.webhook_url IS NOT NULL \
+             ORDER BY d.next_attempt_at, d.event_seq LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryRow {
+                    event: EventRow {
+                        seq: r.try_get("seq")?,
+                        id: r.try_get("id")?,
+                        kind: r.try_get("type")?,
+                        user_id: r.try_get("user_id")?,
+                        at: r.try_get("at")?,
+                        data: r.try_get("data")?,
+                    },
+                    tenant_id: r.try_get("tenant_id")?,
+                    url: r.try_get("webhook_url")?,
+                    secret: r.try_get::<Option<String>, _>("webhook_secret")?.unwrap_or_default(),
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an attempt: `delivered`, `pending` again (retry at `next_ms`), or `dead`.
+    pub async fn delivery_attempt(
+        &self,
+        seq: i64,
+        state: &str,
+        next_ms: i64,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), PlatformError> {
+        let delivered_at = (state == "delivered").then_some(now);
+        sqlx::query(
+            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, \
+             delivered_at = $4 WHERE event_seq = $5",
+        )
+        .bind(state)
+        .bind(next_ms)
+        .bind(error)
+        .bind(delivered_at)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>, PlatformError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.type, d.attempts, d.last_error FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq \
+             WHERE d.tenant_id = $1 AND d.state = 'dead' ORDER BY d.event_seq",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    event_id: r.try_get("id")?,
+                    kind: r.try_get("type")?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Puts a dead delivery back in the queue; false if there is no such dead letter.
+    pub async fn retry_dead_letter(&self, tenant: &str, event_id: &str, now_ms: i64) -> Result<bool, PlatformError> {
+        Ok(sqlx::query(
+            "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1 \
+             WHERE tenant_id = $2 AND state = 'dead' AND event_seq = (SELECT seq FROM events WHERE id = $3)",
+        )
+        .bind(now_ms)
+        .bind(tenant)
+        .bind(event_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
     }
 }

@@ -270,3 +270,36 @@ pub struct EventPage {
     /// The cursor to pass as `after` next time (unchanged when there was nothing new).
     pub next: String,
 }
+
+/// `PUT /v1/webhook`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetWebhook {
+    /// Where events are POSTed (http or https).
+    pub url: String,
+}
+
+/// The webhook, with the secret its signatures use (shown when set).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub url: String,
+    /// Verify `Honnin-Signature: t=UNIX,v1=HEX` as HMAC-SHA256(secret, "UNIX.BODY").
+    pub secret: String,
+}
+
+/// A delivery the platform gave up on.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetter {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub attempts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// `GET /v1/webhook/dead-letters`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetters {
+    pub dead_letters: Vec<DeadLetter>,
+}

@@ -55,6 +55,9 @@ enum PlatformCommand {
         /// Users per second a status-check job checks (default: unlimited).
         #[arg(long, value_name = "N")]
         status_check_rate: Option<u32>,
+        /// First webhook retry delay in milliseconds (doubled at every failed attempt).
+        #[arg(long, value_name = "MS")]
+        webhook_retry_base_ms: Option<u32>,
     },
     /// Service providers (tenants).
     #[command(subcommand)]
@@ -148,6 +151,7 @@ pub async fn run(args: PlatformArgs) -> Result<ExitCode> {
             public_url,
             crl_refresh_seconds,
             status_check_rate,
+            webhook_retry_base_ms,
         } => {
             std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
             let trust = if trust.is_some() {
@@ -179,6 +183,7 @@ pub async fn run(args: PlatformArgs) -> Result<ExitCode> {
                     public_url,
                     crl_refresh_seconds,
                     status_check_rate,
+                    webhook_retry_base_ms,
                 },
             )
             .await?;

@@ -286,7 +286,189 @@ fn a_killed_job_resumes_and_checks_everyone_once(db: Db) {
     assert!(v["done"].as_i64().unwrap() < 16, "{v}");
 }
 
+/// A webhook receiver on loopback: answers 500 to the first `failures` requests, then 200, and
+/// keeps every request's headers (lower-cased) and body.
+struct Receiver {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+/// A request's headers and body.
+type Received = (BTreeMap<String, String>, Vec<u8>);
+
+impl Receiver {
+    fn start(failures: usize) -> Receiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = requests.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers = BTreeMap::new();
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    let l = line.trim_end();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = l.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                    }
+                }
+                let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                kept.lock().unwrap().push((headers, body));
+                let status = if n < failures {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { url, requests }
+    }
+}
+
+fn webhooks_are_signed_retried_and_dead_lettered(db: Db) {
+    let s = Sandbox::with(db, "ocsp", &["--webhook-retry-base-ms", "10"]);
+    let receiver = Receiver::start(2);
+    let (status, hook) = s.sp(
+        Method::PUT,
+        "/v1/webhook",
+        Some(&s.api_key),
+        Some(json!({ "url": receiver.url })),
+    );
+    assert_eq!(status, 200, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let (dier, dier_id) = customer(&s, "dier", true);
+    event(&s, &dier.resident, &["death"]);
+    let (status, _) = s.sp(
+        Method::POST,
+        &format!("/v1/users/{dier_id}/status-check?method=ocsp"),
+        Some(&s.api_key),
+        None,
+    );
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    while receiver.requests.lock().unwrap().len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the webhook was not retried to success"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let requests = receiver.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 3, "two failures, then delivered once, and not again");
+    let key = requests[0].0["idempotency-key"].clone();
+    for (headers, body) in &requests {
+        assert_eq!(headers["idempotency-key"], key, "every retry carries the same key");
+        assert_eq!(headers["honnin-event"], "user.deceased_or_emigrated");
+        let sig = &headers["honnin-signature"];
+        let t: i64 = sig
+            .strip_prefix("t=")
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            sig,
+            &honnin_platform::webhook_signature(&secret, t, body),
+            "HMAC over t.body"
+        );
+        let e: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            (e["type"].as_str(), e["user_id"].as_str(), e["id"].as_str()),
+            (
+                Some("user.deceased_or_emigrated"),
+                Some(dier_id.as_str()),
+                Some(key.as_str())
+            )
+        );
+    }
+
+    // A receiver that is gone: the delivery ends as a dead letter, and can be sent again.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone_url = format!("http://{}/hook", gone.local_addr().unwrap());
+    drop(gone);
+    let (status, _) = s.sp(
+        Method::PUT,
+        "/v1/webhook",
+        Some(&s.api_key),
+        Some(json!({ "url": gone_url })),
+    );
+    assert_eq!(status, 200);
+    let (lost, lost_id) = customer(&s, "lost", true);
+    event(&s, &lost.resident, &["card-lost"]);
+    s.sp(
+        Method::POST,
+        &format!("/v1/users/{lost_id}/status-check?method=ocsp"),
+        Some(&s.api_key),
+        None,
+    );
+    let started = Instant::now();
+    let dead = loop {
+        let v = s.get("/v1/webhook/dead-letters");
+        if v["dead_letters"].as_array().is_some_and(|d| !d.is_empty()) {
+            break v;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no dead letter: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let letter = &dead["dead_letters"][0];
+    assert_eq!(
+        (letter["type"].as_str(), letter["attempts"].as_i64()),
+        (Some("user.card_suspended"), Some(8)),
+        "{dead}"
+    );
+    let good = Receiver::start(0);
+    s.sp(
+        Method::PUT,
+        "/v1/webhook",
+        Some(&s.api_key),
+        Some(json!({ "url": good.url })),
+    );
+    let (status, _) = s.sp(
+        Method::POST,
+        &format!(
+            "/v1/webhook/dead-letters/{}/retry",
+            letter["event_id"].as_str().unwrap()
+        ),
+        Some(&s.api_key),
+        None,
+    );
+    assert_eq!(status, 202);
+    let started = Instant::now();
+    while good.requests.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the dead letter was not sent again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        s.get("/v1/webhook/dead-letters")["dead_letters"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+}
+
 both_databases!(
     life_events_become_findings_and_events,
-    a_killed_job_resumes_and_checks_everyone_once
+    a_killed_job_resumes_and_checks_everyone_once,
+    webhooks_are_signed_retried_and_dead_lettered,
 );
