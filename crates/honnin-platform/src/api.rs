@@ -22,9 +22,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::audit::Actor;
 use crate::wire::{
-    AccountOpening, Basic4, ClientOutcome, ClientTask, CreateAccountOpening, CreateLogin, CreateStatusCheck,
-    DeadLetter, DeadLetters, Event, EventPage, FlowCreated, FlowStatus, Login, SetWebhook, SignedApplication,
-    StatusCheck, StatusCheckCreated, StatusResult, User, WebEidToken, Webhook,
+    AccountOpening, Basic4, ClientOutcome, ClientTask, CreateAccountOpening, CreateLogin, CreateSchedule,
+    CreateStatusCheck, DeadLetter, DeadLetters, Event, EventPage, FlowCreated, FlowStatus, Login, Schedule, Schedules,
+    SetWebhook, SignedApplication, StatusCheck, StatusCheckCreated, StatusResult, User, WebEidToken, Webhook,
 };
 use crate::{Platform, PlatformError};
 
@@ -366,6 +366,42 @@ async fn retry_dead_letter(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Schedule status checks: all users every period, or daily over new CRL entries only.
+#[utoipa::path(post, path = "/v1/status-check-schedules", tag = "status checks",
+    request_body = CreateSchedule,
+    responses((status = 201, body = Schedule), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn create_schedule(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Schedule>), Problem> {
+    let req: CreateSchedule = json_body(body)?;
+    Ok((StatusCode::CREATED, Json(p.create_schedule(&t, &req).await?)))
+}
+
+/// The tenant's schedules.
+#[utoipa::path(get, path = "/v1/status-check-schedules", tag = "status checks",
+    responses((status = 200, body = Schedules), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn list_schedules(State(p): State<Platform>, Tenant(t): Tenant) -> Result<Json<Schedules>, Problem> {
+    Ok(Json(p.schedules(&t).await?))
+}
+
+/// Remove a schedule (running checks go on).
+#[utoipa::path(delete, path = "/v1/status-check-schedules/{id}", tag = "status checks",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = [])))]
+async fn delete_schedule(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    p.delete_schedule(&t, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn healthz(State(p): State<Platform>) -> Response {
     match p.store().tenants().await {
         Ok(_) => "ok\n".into_response(),
@@ -404,8 +440,8 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "honnin platform API", description = "JPKI verification for service providers: account opening (犯収法施行規則 6条1項1号ワ) and login (利用者証明)."),
-    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events, put_webhook, delete_webhook, get_dead_letters, retry_dead_letter),
-    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage, SetWebhook, Webhook, DeadLetter, DeadLetters)),
+    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events, put_webhook, delete_webhook, get_dead_letters, retry_dead_letter, create_schedule, list_schedules, delete_schedule),
+    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage, SetWebhook, Webhook, DeadLetter, DeadLetters, CreateSchedule, Schedule, Schedules)),
     modifiers(&Security)
 )]
 pub struct ApiDoc;
@@ -443,6 +479,14 @@ pub fn router(platform: Platform) -> Router {
             axum::routing::post(cancel_status_check),
         )
         .route("/v1/events", get(get_events))
+        .route(
+            "/v1/status-check-schedules",
+            axum::routing::post(create_schedule).get(list_schedules),
+        )
+        .route(
+            "/v1/status-check-schedules/{id}",
+            axum::routing::delete(delete_schedule),
+        )
         .route("/v1/webhook", axum::routing::put(put_webhook).delete(delete_webhook))
         .route("/v1/webhook/dead-letters", get(get_dead_letters))
         .route(
@@ -485,6 +529,7 @@ pub async fn serve(
     platform.set_listen_url(format!("http://{addr}"));
     let refresher = platform.spawn_crl_refresher();
     let deliverer = platform.spawn_webhook_deliverer();
+    let scheduler = platform.spawn_scheduler();
     let resumed = platform.resume_status_checks().await?;
     if resumed > 0 {
         tracing::info!(jobs = resumed, "resumed status checks");
@@ -497,6 +542,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     deliverer.abort();
+    scheduler.abort();
     if let Some(r) = refresher {
         r.abort();
     }

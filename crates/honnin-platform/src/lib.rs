@@ -25,6 +25,7 @@ mod identity;
 pub mod ids;
 mod metrics;
 pub mod revocation;
+mod schedule;
 mod status;
 pub mod store;
 mod webhooks;

@@ -105,6 +105,11 @@ impl RevocationChecker {
         }
     }
 
+    /// The current CRL of a hierarchy (fetched or refreshed first if missing or stale), if any.
+    pub async fn current_crl(&self, h: Hierarchy, now: OffsetDateTime) -> Option<Arc<LoadedCrl>> {
+        self.fresh_crl(h, now).await
+    }
+
     /// The current CRL of a hierarchy, refreshed first if missing or past its nextUpdate.
     async fn fresh_crl(&self, h: Hierarchy, now: OffsetDateTime) -> Option<Arc<LoadedCrl>> {
         let stale = |c: &Option<Arc<LoadedCrl>>| match c {

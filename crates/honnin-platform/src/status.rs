@@ -211,7 +211,7 @@ impl Platform {
         Ok(StatusCheckCreated { id, total })
     }
 
-    fn spawn_job(&self, id: String) {
+    pub(crate) fn spawn_job(&self, id: String) {
         let platform = self.clone();
         tokio::spawn(async move {
             if let Err(e) = platform.run_job(&id).await {

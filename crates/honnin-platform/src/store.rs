@@ -972,3 +972,123 @@ impl Store {
             == 1)
     }
 }
+
+/// A schedule as stored.
+#[derive(Clone, Debug)]
+pub struct ScheduleRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub scope: String,
+    pub method: String,
+    pub alive_events: bool,
+    pub period_seconds: i64,
+    pub next_run_at: i64,
+    pub last_job_id: Option<String>,
+}
+
+fn schedule(r: &AnyRow) -> Result<ScheduleRow, sqlx::Error> {
+    Ok(ScheduleRow {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        scope: r.try_get("scope")?,
+        method: r.try_get("method")?,
+        alive_events: r.try_get::<i64, _>("alive_events")? != 0,
+        period_seconds: r.try_get("period_seconds")?,
+        next_run_at: r.try_get("next_run_at")?,
+        last_job_id: r.try_get("last_job_id")?,
+    })
+}
+
+const SCHEDULE_COLUMNS: &str = "id, tenant_id, scope, method, alive_events, period_seconds, next_run_at, last_job_id";
+
+impl Store {
+    pub async fn insert_schedule(&self, s: &ScheduleRow, now: i64) -> Result<(), PlatformError> {
+        sqlx::query(
+            "INSERT INTO status_schedules (id, tenant_id, scope, method, alive_events, period_seconds, next_run_at, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&s.id)
+        .bind(&s.tenant_id)
+        .bind(&s.scope)
+        .bind(&s.method)
+        .bind(i64::from(s.alive_events))
+        .bind(s.period_seconds)
+        .bind(s.next_run_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn schedules(&self, tenant: &str) -> Result<Vec<ScheduleRow>, PlatformError> {
+        let sql =
+            format!("SELECT {SCHEDULE_COLUMNS} FROM status_schedules WHERE tenant_id = $1 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(tenant).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(schedule).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn delete_schedule(&self, tenant: &str, id: &str) -> Result<bool, PlatformError> {
+        Ok(
+            sqlx::query("DELETE FROM status_schedules WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    pub async fn due_schedules(&self, now: i64) -> Result<Vec<ScheduleRow>, PlatformError> {
+        let sql =
+            format!("SELECT {SCHEDULE_COLUMNS} FROM status_schedules WHERE next_run_at <= $1 ORDER BY next_run_at");
+        let rows = sqlx::query(&sql).bind(now).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(schedule).collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a schedule on from `expected` (compare-and-set: one process runs each occurrence).
+    pub async fn advance_schedule(
+        &self,
+        id: &str,
+        expected: i64,
+        next: i64,
+        job: Option<&str>,
+    ) -> Result<bool, PlatformError> {
+        Ok(sqlx::query(
+            "UPDATE status_schedules SET next_run_at = $1, last_job_id = COALESCE($2, last_job_id) \
+             WHERE id = $3 AND next_run_at = $4",
+        )
+        .bind(next)
+        .bind(job)
+        .bind(id)
+        .bind(expected)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Every certificate serial of a tenant's users, with the user and their last finding.
+    pub async fn tenant_serials(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<(String, String, String, Option<String>)>, PlatformError> {
+        let rows = sqlx::query(
+            "SELECT c.user_id, c.hierarchy, c.serial, u.finding FROM user_certificates c \
+             JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.user_id WHERE c.tenant_id = $1",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("user_id")?,
+                    r.try_get("hierarchy")?,
+                    r.try_get("serial")?,
+                    r.try_get("finding")?,
+                ))
+            })
+            .collect()
+    }
+}

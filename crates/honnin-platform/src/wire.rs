@@ -303,3 +303,42 @@ pub struct DeadLetter {
 pub struct DeadLetters {
     pub dead_letters: Vec<DeadLetter>,
 }
+
+/// `POST /v1/status-check-schedules`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSchedule {
+    /// `all` (every user, e.g. yearly) or `new_crl_entries` (only users whose certificates newly
+    /// appear on the CRL, e.g. daily: cheap, no call per user).
+    pub scope: String,
+    /// `crl` or `ocsp` for the checks themselves.
+    pub method: String,
+    /// Seconds between runs (default: a year for `all`, a day for `new_crl_entries`).
+    #[serde(default)]
+    pub period_seconds: Option<i64>,
+    #[serde(default)]
+    pub alive_events: bool,
+    /// Run once now, too (otherwise the first run is one period from now).
+    #[serde(default)]
+    pub start_now: bool,
+}
+
+/// A schedule.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Schedule {
+    pub id: String,
+    pub scope: String,
+    pub method: String,
+    pub period_seconds: i64,
+    pub alive_events: bool,
+    pub next_run_at: String,
+    /// The status check the last run started, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status_check: Option<String>,
+}
+
+/// `GET /v1/status-check-schedules`
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Schedules {
+    pub schedules: Vec<Schedule>,
+}

@@ -467,8 +467,75 @@ fn webhooks_are_signed_retried_and_dead_lettered(db: Db) {
     );
 }
 
+fn schedules_run_checks_over_new_crl_entries_or_everyone(db: Db) {
+    let s = Sandbox::new(db);
+    let users: Vec<(Holder, String)> = (0..3).map(|i| customer(&s, &format!("s{i}"), false)).collect();
+    event(&s, &users[1].0.resident, &["death"]);
+    let (status, sched) = s.sp(
+        Method::POST,
+        "/v1/status-check-schedules",
+        Some(&s.api_key),
+        Some(json!({ "scope": "new_crl_entries", "method": "crl", "period_seconds": 1, "start_now": true })),
+    );
+    assert_eq!(status, 201, "{sched}");
+    let started = Instant::now();
+    let job = loop {
+        let list = s.get("/v1/status-check-schedules");
+        if let Some(id) = list["schedules"][0]["last_status_check"].as_str() {
+            break id.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the schedule did not run: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let done = wait_done(&s, &job, Duration::from_secs(30));
+    assert_eq!(done["total"], 1, "only the user newly on the CRL: {done}");
+    assert_eq!(done["results"][0]["user_id"], users[1].1.as_str());
+    assert_eq!(done["results"][0]["finding"], "deceased_or_emigrated");
+    // The next runs find nothing new: no new check, no new event.
+    std::thread::sleep(Duration::from_millis(2500));
+    let list = s.get("/v1/status-check-schedules");
+    assert_eq!(list["schedules"][0]["last_status_check"], job.as_str(), "{list}");
+    assert_eq!(all_events(&s).len(), 1);
+    let id = sched["id"].as_str().unwrap();
+    let (status, _) = s.sp(
+        Method::DELETE,
+        &format!("/v1/status-check-schedules/{id}"),
+        Some(&s.api_key),
+        None,
+    );
+    assert_eq!(status, 204);
+
+    // Everyone, yearly, starting now.
+    let (status, _) = s.sp(
+        Method::POST,
+        "/v1/status-check-schedules",
+        Some(&s.api_key),
+        Some(json!({ "scope": "all", "method": "crl", "start_now": true, "alive_events": true })),
+    );
+    assert_eq!(status, 201);
+    let started = Instant::now();
+    let job = loop {
+        let list = s.get("/v1/status-check-schedules");
+        if let Some(id) = list["schedules"][0]["last_status_check"].as_str() {
+            assert_eq!(list["schedules"][0]["period_seconds"], 365 * 24 * 3600);
+            break id.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the schedule did not run: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(wait_done(&s, &job, Duration::from_secs(30))["total"], 3);
+    assert_eq!(all_events(&s).len(), 3, "the death once, and two alive confirmations");
+}
+
 both_databases!(
     life_events_become_findings_and_events,
     a_killed_job_resumes_and_checks_everyone_once,
     webhooks_are_signed_retried_and_dead_lettered,
+    schedules_run_checks_over_new_crl_entries_or_everyone,
 );
