@@ -85,24 +85,7 @@ impl RevocationChecker {
     /// The status of a serial by the CRL index alone (no certificate needed): for status checks of
     /// serials the platform learnt through links. Stale or missing CRL → unknown.
     pub async fn status_by_serial(&self, h: Hierarchy, serial: u64, now: OffsetDateTime) -> RevocationStatus {
-        let current = self.fresh_crl(h, now).await;
-        let Some(c) = current else {
-            return RevocationStatus::unknown("no CRL could be obtained from the authority");
-        };
-        if c.index.next_update().is_none_or(|n| n < now) {
-            return RevocationStatus::unknown("the CRL is past its nextUpdate and no newer one could be fetched");
-        }
-        match c.index.lookup_u64(serial) {
-            Some(r) => RevocationStatus::Revoked {
-                source: honnin_verify::StatusSource::Crl,
-                reason: r.reason(),
-                revoked_at: r.revoked_at(),
-            },
-            None => RevocationStatus::Good {
-                source: honnin_verify::StatusSource::Crl,
-                checked_at: now,
-            },
-        }
+        serial_status(self.fresh_crl(h, now).await.as_deref(), serial, now)
     }
 
     /// The current CRL of a hierarchy (fetched or refreshed first if missing or stale), if any.
@@ -198,5 +181,26 @@ impl RevocationChecker {
         }
         self.crls[slot(h)].store(Some(Arc::new(LoadedCrl { index, sha256, etag })));
         Ok(true)
+    }
+}
+
+/// The status of a serial in a loaded CRL (by serial alone); no CRL or a stale one → unknown.
+pub fn serial_status(crl: Option<&LoadedCrl>, serial: u64, now: OffsetDateTime) -> RevocationStatus {
+    let Some(c) = crl else {
+        return RevocationStatus::unknown("no CRL could be obtained from the authority");
+    };
+    if c.index.next_update().is_none_or(|n| n < now) {
+        return RevocationStatus::unknown("the CRL is past its nextUpdate and no newer one could be fetched");
+    }
+    match c.index.lookup_u64(serial) {
+        Some(r) => RevocationStatus::Revoked {
+            source: honnin_verify::StatusSource::Crl,
+            reason: r.reason(),
+            revoked_at: r.revoked_at(),
+        },
+        None => RevocationStatus::Good {
+            source: honnin_verify::StatusSource::Crl,
+            checked_at: now,
+        },
     }
 }

@@ -747,80 +747,138 @@ impl Store {
     /// Returns false if the item was already done.
     pub async fn record_status(&self, r: &StatusRecord<'_>) -> Result<bool, PlatformError> {
         let mut tx = self.pool.begin().await?;
-        if let Some((job, seq)) = r.item {
-            // A write first: SQLite then takes the write lock at once (no stale read snapshot).
-            let done = sqlx::query(
-                "UPDATE status_job_items SET state = 'done', finding = $1, action = $2, detail = $3, checked_at = $4 \
-                 WHERE job_id = $5 AND seq = $6 AND state = 'pending'",
-            )
-            .bind(r.finding)
-            .bind(r.action)
-            .bind(r.detail)
-            .bind(r.now)
-            .bind(job)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            sqlx::query("UPDATE status_jobs SET done = done + 1 WHERE id = $1")
-                .bind(job)
-                .execute(&mut *tx)
-                .await?;
+        let done = record_in(&mut tx, r).await?;
+        if done {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
         }
-        let changed = sqlx::query(
-            "UPDATE users SET finding = $1, finding_at = $2 WHERE tenant_id = $3 AND id = $4 \
-             AND (finding IS NULL OR finding <> $5)",
-        )
-        .bind(r.finding)
-        .bind(r.now)
-        .bind(r.tenant)
-        .bind(r.user)
-        .bind(r.finding)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let kind = match (r.always, changed) {
-            (Some(k), _) => Some(k),
-            (None, true) => r.on_change,
-            (None, false) => None,
-        };
-        if let Some(kind) = kind {
-            let seq: i64 = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'events' RETURNING value")
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("value")?;
-            let data = serde_json::json!({ "finding": r.finding, "action": r.action, "detail": r.detail }).to_string();
-            sqlx::query(
-                "INSERT INTO events (seq, id, tenant_id, type, user_id, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(seq)
-            .bind(r.event_id)
-            .bind(r.tenant)
-            .bind(kind)
-            .bind(r.user)
-            .bind(r.now)
-            .bind(data)
-            .execute(&mut *tx)
-            .await?;
-            // A delivery for the tenant's webhook, if it has one (times in milliseconds).
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (event_seq, tenant_id, state, attempts, next_attempt_at) \
-                 SELECT $1, id, 'pending', 0, $2 FROM tenants WHERE id = $3 AND webhook_url IS NOT NULL",
-            )
-            .bind(seq)
-            .bind(r.now * 1000)
-            .bind(r.tenant)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        Ok(done)
     }
 
+    /// Stores a batch of results in one transaction (a job's batch: all of it or, after a crash,
+    /// none of it). Items already done are skipped.
+    pub async fn record_statuses(&self, records: &[StatusRecord<'_>]) -> Result<(), PlatformError> {
+        let mut tx = self.pool.begin().await?;
+        for r in records {
+            record_in(&mut tx, r).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest certificate per (user, hierarchy) of some users: (serial, certificate, learnt_at).
+    pub async fn latest_certificates_of(
+        &self,
+        tenant: &str,
+        users: &[String],
+    ) -> Result<std::collections::HashMap<(String, String), (String, Option<String>, i64)>, PlatformError> {
+        let mut out = std::collections::HashMap::new();
+        if users.is_empty() {
+            return Ok(out);
+        }
+        let placeholders: Vec<String> = (0..users.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT user_id, hierarchy, serial, certificate, learnt_at FROM user_certificates \
+             WHERE tenant_id = $1 AND user_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(tenant);
+        for u in users {
+            q = q.bind(u);
+        }
+        for r in q.fetch_all(&self.pool).await? {
+            let key: (String, String) = (r.try_get("user_id")?, r.try_get("hierarchy")?);
+            let value: (String, Option<String>, i64) =
+                (r.try_get("serial")?, r.try_get("certificate")?, r.try_get("learnt_at")?);
+            // The same order as latest_certificate: newest, then with a certificate, then highest serial.
+            let rank = |v: &(String, Option<String>, i64)| (v.2, v.1.is_some(), v.0.clone());
+            match out.get(&key) {
+                Some(old) if rank(old) >= rank(&value) => {}
+                _ => {
+                    out.insert(key, value);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One status result inside a transaction; false if its job item was already done.
+async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &StatusRecord<'_>) -> Result<bool, PlatformError> {
+    if let Some((job, seq)) = r.item {
+        // A write first: SQLite then takes the write lock at once (no stale read snapshot).
+        let done = sqlx::query(
+            "UPDATE status_job_items SET state = 'done', finding = $1, action = $2, detail = $3, checked_at = $4 \
+                 WHERE job_id = $5 AND seq = $6 AND state = 'pending'",
+        )
+        .bind(r.finding)
+        .bind(r.action)
+        .bind(r.detail)
+        .bind(r.now)
+        .bind(job)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE status_jobs SET done = done + 1 WHERE id = $1")
+            .bind(job)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let changed = sqlx::query(
+        "UPDATE users SET finding = $1, finding_at = $2 WHERE tenant_id = $3 AND id = $4 \
+             AND (finding IS NULL OR finding <> $5)",
+    )
+    .bind(r.finding)
+    .bind(r.now)
+    .bind(r.tenant)
+    .bind(r.user)
+    .bind(r.finding)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let kind = match (r.always, changed) {
+        (Some(k), _) => Some(k),
+        (None, true) => r.on_change,
+        (None, false) => None,
+    };
+    if let Some(kind) = kind {
+        let seq: i64 = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'events' RETURNING value")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("value")?;
+        let data = serde_json::json!({ "finding": r.finding, "action": r.action, "detail": r.detail }).to_string();
+        sqlx::query(
+            "INSERT INTO events (seq, id, tenant_id, type, user_id, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(seq)
+        .bind(r.event_id)
+        .bind(r.tenant)
+        .bind(kind)
+        .bind(r.user)
+        .bind(r.now)
+        .bind(data)
+        .execute(&mut **tx)
+        .await?;
+        // A delivery for the tenant's webhook, if it has one (times in milliseconds).
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (event_seq, tenant_id, state, attempts, next_attempt_at) \
+                 SELECT $1, id, 'pending', 0, $2 FROM tenants WHERE id = $3 AND webhook_url IS NOT NULL",
+        )
+        .bind(seq)
+        .bind(r.now * 1000)
+        .bind(r.tenant)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(true)
+}
+
+impl Store {
     /// A tenant's events after `after`, in order.
     pub async fn events(&self, tenant: &str, after: i64, limit: i64) -> Result<Vec<EventRow>, PlatformError> {
         let rows = sqlx::query(
