@@ -12,7 +12,8 @@ use time::{Date, OffsetDateTime};
 
 #[derive(Args)]
 pub struct AuthorityArgs {
-    /// Sandbox clock: act as if it were this instant (RFC 3339), e.g. to issue on a past date.
+    /// Sandbox clock: act as if it were this instant (RFC 3339), e.g. to issue on a past date;
+    /// `serve` starts its clock there and lets it run.
     #[arg(long, global = true, value_parser = parse_now)]
     now: Option<OffsetDateTime>,
     #[command(subcommand)]
@@ -716,7 +717,11 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
         }
         AuthorityCommand::Serve { data, listen } => {
             let authority = Authority::open(&data.data).await?;
-            honnin_authority::server::serve(authority, listen, |addr| {
+            let clock = match args.now {
+                Some(start) => honnin_authority::server::Clock::starting_at(start),
+                None => honnin_authority::server::Clock::system(),
+            };
+            honnin_authority::server::serve(authority, clock, listen, |addr| {
                 println!("listening on http://{addr}");
             })
             .await
