@@ -2,9 +2,11 @@
 //!
 //! An async HTTP client for what the authority (the J-LIS sandbox, 機構) serves registered verifiers
 //! (署名検証者 / プラットフォーム事業者): OCSP and CRLs (with conditional GET) through the
-//! authenticated `/verifier/v1/` routes, the public root certificates, and serial linking — the
+//! authenticated `/verifier/v1/` routes, the public root certificates, serial linking — the
 //! previous or next certificate after renewal or re-issue (新旧シリアル番号紐付け) and the signing ↔ auth
-//! pair of one card (対応証明書の発行の番号). Wire types come from `honnin-proto`.
+//! pair of one card (対応証明書の発行の番号) — the age check (年齢判定), the holder's latest 4 attributes
+//! with consent, consents signed by the holder, declarations of CRL-based checks, and the monthly
+//! statement of fees. Wire types come from `honnin-proto`.
 //!
 //! Every failure is a typed [`ClientError`], so the platform can fail closed: an authority it cannot
 //! reach, or one that fails, means "unknown", never "good" ([`ClientError::is_unavailable`]).
@@ -20,8 +22,12 @@ use honnin_profile::Hierarchy;
 use honnin_proto::{problem_type, Link, NextCertificate, PreviousCertificate};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use reqwest::{RequestBuilder, Response, StatusCode};
+use time::OffsetDateTime;
 
-pub use honnin_proto::Counterpart;
+pub use honnin_proto::{
+    AgeCheck, BillingMonth, ConsentRecorded, ConsentScope, ConsentStatement, Counterpart, CrlCheck, CrlCheckOutcome,
+    CrlCheckResult, LatestBasic4, Statement, Validity, MAX_CRL_CHECKS,
+};
 
 /// How long to wait for a connection to the authority.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,12 +56,25 @@ pub enum ClientError {
     /// 403 `…/forbidden`: the verifier is registered but disabled.
     #[error("the authority refused this verifier: {detail}")]
     Forbidden { detail: String },
-    /// 403 `…/consent-required`: the holder gave this verifier no live consent for serial linking.
+    /// 403 `…/consent-required`: the holder gave this verifier no live consent for the service
+    /// (serial linking, or the latest 4 attributes).
     #[error("the holder has not consented: {detail}")]
     ConsentRequired { detail: String },
     /// 404: the authority issued no such certificate (or the route does not exist).
     #[error("not found at the authority: {detail}")]
     NotFound { detail: String },
+    /// 410 `…/holder-deceased`: the certificate's holder has died; no attributes are given.
+    #[error("the holder has died: {detail}")]
+    HolderDeceased { detail: String },
+    /// 410 `…/holder-emigrated`: the certificate's holder has moved abroad; no attributes are given.
+    #[error("the holder has moved abroad: {detail}")]
+    HolderEmigrated { detail: String },
+    /// 422 `…/consent-statement-refused`: the signed consent statement was not accepted.
+    #[error("the authority refused the consent statement: {detail}")]
+    ConsentStatementRefused { detail: String },
+    /// 400: the authority found the request malformed (a bad certificate, threshold, month …).
+    #[error("the authority refused the request as malformed: {detail}")]
+    BadRequest { detail: String },
     /// 5xx: the authority failed; nothing was answered.
     #[error("the authority failed (HTTP {status}): {detail}")]
     Server { status: u16, detail: String },
@@ -202,20 +221,7 @@ impl AuthorityClient {
         link: Link,
     ) -> Result<T, ClientError> {
         let url = self.url(&honnin_proto::link_path(hierarchy, serial, link));
-        let response = self.send(self.authed(self.http.get(&url)), &url).await?;
-        let response = expect_success(response, StatusCode::OK).await?;
-        expect_content_type(&response, honnin_proto::JSON_CONTENT_TYPE)?;
-        let status = response.status().as_u16();
-        response.json::<T>().await.map_err(|e| {
-            if e.is_decode() {
-                ClientError::Protocol {
-                    status,
-                    detail: format!("the {} answer does not parse: {e}", link.as_str()),
-                }
-            } else {
-                ClientError::Unreachable { url, source: e }
-            }
-        })
+        self.json(self.http.get(&url), url, StatusCode::OK, link.as_str()).await
     }
 
     /// The certificate of the same hierarchy that `serial` replaced on renewal or re-issue, or
@@ -249,6 +255,124 @@ impl AuthorityClient {
                     "the counterpart answer does not contain the {} certificate asked about",
                     hierarchy.short()
                 ),
+            });
+        }
+        Ok(answer)
+    }
+
+    /// Sends an authenticated request and decodes its JSON answer, which must come with `expected`.
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+        url: String,
+        expected: StatusCode,
+        what: &str,
+    ) -> Result<T, ClientError> {
+        let response = self.send(self.authed(builder), &url).await?;
+        let response = expect_success(response, expected).await?;
+        expect_content_type(&response, honnin_proto::JSON_CONTENT_TYPE)?;
+        let status = response.status().as_u16();
+        response.json::<T>().await.map_err(|e| {
+            if e.is_decode() {
+                ClientError::Protocol {
+                    status,
+                    detail: format!("the {what} answer does not parse: {e}"),
+                }
+            } else {
+                ClientError::Unreachable { url, source: e }
+            }
+        })
+    }
+
+    /// The age check (年齢判定): whether `certificate` (DER, signing or auth) is valid at `at` (the
+    /// authority's clock when `None`), and whether its holder is `threshold` or older then. The
+    /// answer never holds the birth date; `over` is `None` unless the certificate is valid.
+    pub async fn age_check(
+        &self,
+        certificate: &[u8],
+        threshold: u8,
+        at: Option<OffsetDateTime>,
+    ) -> Result<AgeCheck, ClientError> {
+        let url = self.url(honnin_proto::AGE_CHECK_PATH);
+        let request = honnin_proto::AgeCheckRequest {
+            certificate: certificate.to_vec(),
+            threshold,
+            at,
+        };
+        let answer: AgeCheck = self
+            .json(self.http.post(&url).json(&request), url, StatusCode::OK, "age check")
+            .await?;
+        if answer.threshold != threshold || at.is_some_and(|t| t != answer.at) {
+            return Err(ClientError::Protocol {
+                status: 200,
+                detail: "the age check answers another question than the one asked".into(),
+            });
+        }
+        Ok(answer)
+    }
+
+    /// The latest 4 attributes of the holder of `serial` and their current signing certificate,
+    /// if the holder gave this verifier a live `basic4` consent ([`ClientError::ConsentRequired`]
+    /// otherwise; [`ClientError::HolderDeceased`] or [`ClientError::HolderEmigrated`] when the
+    /// register gives none).
+    pub async fn basic4(&self, hierarchy: Hierarchy, serial: u64) -> Result<LatestBasic4, ClientError> {
+        let url = self.url(&honnin_proto::basic4_path(hierarchy, serial));
+        let answer: LatestBasic4 = self.json(self.http.get(&url), url, StatusCode::OK, "basic4").await?;
+        echoes(answer.hierarchy, answer.serial, hierarchy, serial)?;
+        Ok(answer)
+    }
+
+    /// Declares CRL-based status checks made against this verifier's CRL copy, for billing (a
+    /// holder counts once a fiscal year); one outcome per check, in order. 1 to [`MAX_CRL_CHECKS`]
+    /// at a time.
+    pub async fn crl_checks(&self, checks: &[CrlCheck]) -> Result<Vec<CrlCheckOutcome>, ClientError> {
+        let url = self.url(honnin_proto::CRL_CHECKS_PATH);
+        let request = honnin_proto::CrlChecksRequest {
+            checks: checks.to_vec(),
+        };
+        let answer: honnin_proto::CrlChecksAnswer = self
+            .json(self.http.post(&url).json(&request), url, StatusCode::OK, "crl-checks")
+            .await?;
+        let same = answer.checks.len() == checks.len()
+            && answer
+                .checks
+                .iter()
+                .zip(checks)
+                .all(|(a, c)| a.hierarchy == c.hierarchy && a.serial == c.serial);
+        if !same {
+            return Err(ClientError::Protocol {
+                status: 200,
+                detail: "the crl-checks answer does not match the checks declared".into(),
+            });
+        }
+        Ok(answer.checks)
+    }
+
+    /// Sends a consent the holder signed: `signed_data` is a DER CMS `SignedData` over a
+    /// [`ConsentStatement`] naming this verifier, made with the holder's signing certificate;
+    /// `content` is the statement when the SignedData is detached.
+    pub async fn give_consent(
+        &self,
+        signed_data: &[u8],
+        content: Option<&[u8]>,
+    ) -> Result<ConsentRecorded, ClientError> {
+        let url = self.url(honnin_proto::CONSENTS_PATH);
+        let request = honnin_proto::ConsentRequest {
+            signed_data: signed_data.to_vec(),
+            content: content.map(<[u8]>::to_vec),
+        };
+        self.json(self.http.post(&url).json(&request), url, StatusCode::CREATED, "consent")
+            .await
+    }
+
+    /// This verifier's statement of fees for one JST month.
+    pub async fn statement(&self, month: BillingMonth) -> Result<Statement, ClientError> {
+        let url = self.url(&honnin_proto::statement_path(month));
+        let answer: Statement = self.json(self.http.get(&url), url, StatusCode::OK, "statement").await?;
+        if answer.month != month || answer.verifier != self.verifier_id {
+            return Err(ClientError::Protocol {
+                status: 200,
+                detail: "the statement is of another month or verifier than asked".into(),
             });
         }
         Ok(answer)
@@ -328,10 +452,14 @@ fn classify(status: u16, content_type: Option<&str>, body: &[u8]) -> ClientError
     };
     let kind = problem.as_ref().map(|p| p.kind.as_str());
     match status {
+        400 => ClientError::BadRequest { detail },
         401 => ClientError::Unauthorized,
         403 if kind == Some(problem_type::CONSENT_REQUIRED) => ClientError::ConsentRequired { detail },
         403 => ClientError::Forbidden { detail },
         404 => ClientError::NotFound { detail },
+        410 if kind == Some(problem_type::HOLDER_DECEASED) => ClientError::HolderDeceased { detail },
+        410 if kind == Some(problem_type::HOLDER_EMIGRATED) => ClientError::HolderEmigrated { detail },
+        422 if kind == Some(problem_type::CONSENT_STATEMENT_REFUSED) => ClientError::ConsentStatementRefused { detail },
         500..=599 => ClientError::Server { status, detail },
         _ => ClientError::Protocol { status, detail },
     }
@@ -376,6 +504,29 @@ mod tests {
             classify(404, PJ, &problem(problem_type::NOT_FOUND, 404)),
             ClientError::NotFound { .. }
         ));
+        assert!(matches!(
+            classify(410, PJ, &problem(problem_type::HOLDER_DECEASED, 410)),
+            ClientError::HolderDeceased { .. }
+        ));
+        assert!(matches!(
+            classify(410, PJ, &problem(problem_type::HOLDER_EMIGRATED, 410)),
+            ClientError::HolderEmigrated { .. }
+        ));
+        // A 410 or 422 that is not the authority's problem is not taken for one.
+        assert!(matches!(
+            classify(410, None, b"gone"),
+            ClientError::Protocol { status: 410, .. }
+        ));
+        assert!(matches!(
+            classify(422, PJ, &problem(problem_type::CONSENT_STATEMENT_REFUSED, 422)),
+            ClientError::ConsentStatementRefused { detail } if detail == "why"
+        ));
+        assert!(matches!(
+            classify(422, None, b""),
+            ClientError::Protocol { status: 422, .. }
+        ));
+        let e = classify(400, PJ, &problem(problem_type::BAD_REQUEST, 400));
+        assert!(matches!(e, ClientError::BadRequest { .. }) && !e.is_unavailable());
         let e = classify(503, None, b"");
         assert!(matches!(e, ClientError::Server { status: 503, .. }) && e.is_unavailable());
         let e = classify(302, None, b"elsewhere");

@@ -3,8 +3,9 @@
 //! The authority keeps a resident register, issues My Number cards (as card files) with a signing
 //! certificate and a user-authentication certificate, turns life events into revocations with the
 //! reason codes J-LIS uses, publishes RFC 5280 CRLs and answers RFC 6960 OCSP. It serves registered
-//! verifiers (署名検証者 / プラットフォーム事業者) over HTTP — OCSP, CRLs and serial linking where the
-//! holder consented — and records each of their calls so the fees can be billed.
+//! verifiers (署名検証者 / プラットフォーム事業者) over HTTP — OCSP, CRLs, serial linking and the latest
+//! 4 attributes where the holder consented, the age check, consents signed by the holder, declared
+//! CRL-based checks — records each of their calls, and bills them monthly by seed 001's fees.
 //!
 //! It is a *sandbox*: its roots are named `O=JPKI-TEST` and its policies are the test ones, so
 //! nothing it issues can pass for a production certificate. It keeps certificates, never holders'
@@ -18,10 +19,13 @@ mod card_data;
 pub mod crl;
 mod error;
 mod events;
+pub mod fees;
+mod holder;
 mod issue;
 pub mod ocsp;
 mod register;
 pub mod server;
+mod signed_consent;
 mod store;
 mod verifiers;
 
@@ -32,9 +36,11 @@ use time::OffsetDateTime;
 
 pub use error::AuthorityError;
 pub use events::{EventOutcome, LifeEvent};
-pub use honnin_proto::Link;
+pub use holder::{Basic4Outcome, MAX_CLOCK_SKEW};
+pub use honnin_proto::{BillingMonth, FeeBasis, Link, Statement, StatementLine};
 pub use issue::{IssueCard, IssuedCard, Renewal, Which};
 pub use register::{NewResident, Resident, ResidentStatus};
+pub use signed_consent::{SignedConsentOutcome, MAX_STATEMENT_AGE};
 pub use store::CertificateStatus;
 pub use verifiers::{
     CallResult, Consent, ConsentScope, LinkAnswer, LinkOutcome, Verifier, VerifierAuth, VerifierCall, VerifierSecret,

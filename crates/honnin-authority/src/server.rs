@@ -1,11 +1,13 @@
 //! `honnin authority serve`: HTTP publication of the CA certificates, the CRLs (with ETag,
 //! Last-Modified and conditional GET) and the OCSP responder at `/ocsp` (POST and GET), and the
-//! routes of registered verifiers under `/verifier/v1/` (HTTP Basic): OCSP, CRLs and serial linking,
+//! routes of registered verifiers under `/verifier/v1/` (HTTP Basic): OCSP, CRLs, serial linking,
+//! the age check, the latest 4 attributes, signed consents, declared CRL checks and statements,
 //! each call recorded for billing.
 //!
 //! Every request reads the current state of the data directory, so events that other `honnin
 //! authority` processes record show at once without a restart. Errors are RFC 9457 problem
-//! documents with a distinct `type` URI each (see `honnin_proto::problem_type`).
+//! documents with a distinct `type` URI each (see `honnin_proto::problem_type`). The server's
+//! [`Clock`] is the system clock, or a sandbox clock that starts at a chosen instant and runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,18 +26,55 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::crl::PublishedCrl;
+use crate::holder::Basic4Outcome;
 use crate::ocsp::Responder;
+use crate::signed_consent::SignedConsentOutcome;
 use crate::verifiers::{CallResult, LinkAnswer, LinkOutcome, NewCall, VerifierAuth, VerifierService};
 use crate::{Authority, AuthorityError};
 
-/// Largest OCSP request accepted (a request for thousands of certificates still fits).
+/// Largest OCSP request accepted (a request for thousands of certificates still fits), and the
+/// limit of every other body but a CRL-check declaration.
 const MAX_OCSP_REQUEST: usize = 64 * 1024;
+/// Largest CRL-check declaration: `MAX_CRL_CHECKS` checks of about 50 bytes each, with room.
+const MAX_CRL_CHECKS_BODY: usize = 1024 * 1024;
+
+/// The time the server acts at: the system clock, or a sandbox clock that started at a chosen
+/// instant (`honnin authority serve --now …`) and runs at the system clock's pace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    offset: time::Duration,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock::default()
+    }
+
+    /// A clock that reads `start` now and runs on from there.
+    pub fn starting_at(start: OffsetDateTime) -> Self {
+        Clock {
+            offset: start - OffsetDateTime::now_utc(),
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.offset
+    }
+}
 
 struct ServerState {
     authority: Authority,
     responder: Responder,
+    clock: Clock,
     /// Last CRL served per hierarchy; the mutex also keeps two requests from publishing at once.
     crls: [Mutex<Option<PublishedCrl>>; 2],
+}
+
+impl ServerState {
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
 }
 
 /// An RFC 9457 problem document. A 401 also carries the `WWW-Authenticate: Basic` challenge.
@@ -74,6 +113,9 @@ impl IntoResponse for Problem {
 
 impl From<AuthorityError> for Problem {
     fn from(e: AuthorityError) -> Self {
+        if let AuthorityError::BadInput(detail) = e {
+            return bad_request(detail);
+        }
         tracing::error!(error = %e, "authority request failed");
         Problem {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,12 +153,21 @@ fn disabled() -> Problem {
     }
 }
 
-fn consent_required() -> Problem {
+fn consent_required(what: &str) -> Problem {
     Problem {
         status: StatusCode::FORBIDDEN,
         kind: problem_type::CONSENT_REQUIRED,
         title: "Consent Required",
-        detail: "the holder of this certificate has not consented to serial linking for this verifier".into(),
+        detail: format!("the holder of this certificate has not consented to {what} for this verifier"),
+    }
+}
+
+fn holder_gone(kind: &'static str, detail: &str) -> Problem {
+    Problem {
+        status: StatusCode::GONE,
+        kind,
+        title: "Gone",
+        detail: detail.into(),
     }
 }
 
@@ -130,11 +181,12 @@ fn bad_request(detail: String) -> Problem {
 }
 
 /// The router, for embedding in tests or other servers.
-pub async fn router(authority: Authority) -> Result<Router, AuthorityError> {
+pub async fn router(authority: Authority, clock: Clock) -> Result<Router, AuthorityError> {
     let responder = Responder::new(authority.clone()).await?;
     let state = Arc::new(ServerState {
         authority,
         responder,
+        clock,
         crls: [Mutex::new(None), Mutex::new(None)],
     });
     Ok(Router::new()
@@ -153,11 +205,12 @@ pub async fn router(authority: Authority) -> Result<Router, AuthorityError> {
 /// bound address once listening.
 pub async fn serve(
     authority: Authority,
+    clock: Clock,
     listen: SocketAddr,
     ready: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AuthorityError> {
-    let app = router(authority).await?;
+    let app = router(authority, clock).await?;
     let io = |source| AuthorityError::Io {
         path: listen.to_string(),
         source,
@@ -216,7 +269,7 @@ async fn crl_response(
     headers: &HeaderMap,
     cache_scope: &str,
 ) -> Result<(Response, bool), Problem> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let slot = &state.crls[match h {
         Hierarchy::Signing => 0,
         Hierarchy::Authentication => 1,
@@ -270,7 +323,7 @@ fn ocsp_response(der: Vec<u8>) -> Response {
 }
 
 async fn ocsp_post(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
-    ocsp_response(state.responder.respond(&body, OffsetDateTime::now_utc()).await)
+    ocsp_response(state.responder.respond(&body, state.now()).await)
 }
 
 /// RFC 6960 Appendix A.1: GET {url}/{url-encoding of base-64 encoding of the DER request}.
@@ -278,7 +331,7 @@ async fn ocsp_get(State(state): State<Arc<ServerState>>, Path(request): Path<Str
     let der = base64::engine::general_purpose::STANDARD
         .decode(request.trim_start_matches('/').as_bytes())
         .unwrap_or_default();
-    ocsp_response(state.responder.respond(&der, OffsetDateTime::now_utc()).await)
+    ocsp_response(state.responder.respond(&der, state.now()).await)
 }
 
 fn json_response<T: serde::Serialize>(body: &T) -> Response {
@@ -301,7 +354,15 @@ fn verifier_routes() -> Router<Arc<ServerState>> {
     Router::new()
         .route("/ocsp", post(verifier_ocsp))
         .route("/crl/{file}", get(verifier_crl))
+        .route("/certificates/{hierarchy}/{serial}/basic4", get(verifier_basic4))
         .route("/certificates/{hierarchy}/{serial}/{link}", get(verifier_link))
+        .route("/age-check", post(verifier_age_check))
+        .route(
+            "/crl-checks",
+            post(verifier_crl_checks).layer(DefaultBodyLimit::max(MAX_CRL_CHECKS_BODY)),
+        )
+        .route("/consents", post(verifier_consent))
+        .route("/statements/{month}", get(verifier_statement))
         .fallback(verifier_fallback)
 }
 
@@ -387,7 +448,7 @@ async fn verifier_ocsp(
     State(state): State<Arc<ServerState>>,
     body: Bytes,
 ) -> Response {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let (der, calls) = state.responder.answer(&body, now).await;
     if let Err(e) = state.authority.record_calls(&verifier, &calls, now).await {
         tracing::error!(error = %e, verifier = %verifier, "cannot record a verifier's OCSP call");
@@ -419,11 +480,26 @@ async fn verifier_crl(
             CallResult::Sent
         },
     };
-    state
-        .authority
-        .record_calls(&verifier, &[call], OffsetDateTime::now_utc())
-        .await?;
+    state.authority.record_calls(&verifier, &[call], state.now()).await?;
     Ok(response)
+}
+
+fn parse_serial(serial: &str) -> Result<u64, Problem> {
+    honnin_proto::serial_from_hex(serial)
+        .ok_or_else(|| bad_request(format!("{serial:?} is not a certificate serial (hex, at most 64 bits)")))
+}
+
+fn unknown_certificate(h: Hierarchy, serial: u64) -> Problem {
+    not_found(&format!(
+        "{} certificate {}",
+        h.short(),
+        honnin_proto::serial_to_hex(serial)
+    ))
+}
+
+/// A JSON body, or a 400 that says why not.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("the body is not the expected JSON: {e}")))
 }
 
 async fn verifier_link(
@@ -434,24 +510,14 @@ async fn verifier_link(
     let (Some(h), Some(link)) = (Hierarchy::from_short(&hierarchy), Link::from_path(&link)) else {
         return Err(not_found(&format!("certificates/{hierarchy}/{serial}/{link}")));
     };
-    let Some(serial) = honnin_proto::serial_from_hex(&serial) else {
-        return Err(bad_request(format!(
-            "{serial:?} is not a certificate serial (hex, at most 64 bits)"
-        )));
-    };
+    let serial = parse_serial(&serial)?;
     let outcome = state
         .authority
-        .verifier_link(&verifier, h, serial, link, OffsetDateTime::now_utc())
+        .verifier_link(&verifier, h, serial, link, state.now())
         .await?;
     Ok(match outcome {
-        LinkOutcome::UnknownCertificate => {
-            return Err(not_found(&format!(
-                "{} certificate {}",
-                h.short(),
-                honnin_proto::serial_to_hex(serial)
-            )))
-        }
-        LinkOutcome::ConsentRequired => return Err(consent_required()),
+        LinkOutcome::UnknownCertificate => return Err(unknown_certificate(h, serial)),
+        LinkOutcome::ConsentRequired => return Err(consent_required("serial linking")),
         LinkOutcome::Answer(LinkAnswer::Previous(previous)) => json_response(&honnin_proto::PreviousCertificate {
             hierarchy: h,
             serial,
@@ -466,6 +532,110 @@ async fn verifier_link(
             json_response(&honnin_proto::Counterpart { sign, auth })
         }
     })
+}
+
+/// The holder's latest 4 attributes (with a live `basic4` consent): 200, 403 consent-required,
+/// 404 for an unknown serial, 410 `…/holder-deceased` or `…/holder-emigrated`.
+async fn verifier_basic4(
+    AuthenticatedVerifier(verifier): AuthenticatedVerifier,
+    State(state): State<Arc<ServerState>>,
+    Path((hierarchy, serial)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let Some(h) = Hierarchy::from_short(&hierarchy) else {
+        return Err(not_found(&format!("certificates/{hierarchy}/{serial}/basic4")));
+    };
+    let serial = parse_serial(&serial)?;
+    match state.authority.latest_basic4(&verifier, h, serial, state.now()).await? {
+        Basic4Outcome::Answer(answer) => Ok(json_response(&answer)),
+        Basic4Outcome::UnknownCertificate => Err(unknown_certificate(h, serial)),
+        Basic4Outcome::ConsentRequired => Err(consent_required("providing the latest 4 attributes")),
+        Basic4Outcome::Deceased => Err(holder_gone(
+            problem_type::HOLDER_DECEASED,
+            "the holder of this certificate has died; the register gives no attributes",
+        )),
+        Basic4Outcome::Emigrated => Err(holder_gone(
+            problem_type::HOLDER_EMIGRATED,
+            "the holder of this certificate has moved abroad; the register gives no current attributes",
+        )),
+    }
+}
+
+/// The age check (年齢判定): validity and whether the holder is N or older, never the birth date.
+async fn verifier_age_check(
+    AuthenticatedVerifier(verifier): AuthenticatedVerifier,
+    State(state): State<Arc<ServerState>>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let request: honnin_proto::AgeCheckRequest = json_body(&body)?;
+    let answer = state
+        .authority
+        .age_check(
+            &verifier,
+            &request.certificate,
+            request.threshold,
+            request.at,
+            state.now(),
+        )
+        .await?;
+    Ok(json_response(&answer))
+}
+
+/// CRL-based status checks the platform declares, recorded for billing (once a year per holder).
+async fn verifier_crl_checks(
+    AuthenticatedVerifier(verifier): AuthenticatedVerifier,
+    State(state): State<Arc<ServerState>>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let request: honnin_proto::CrlChecksRequest = json_body(&body)?;
+    let checks = state
+        .authority
+        .record_crl_checks(&verifier, &request.checks, state.now())
+        .await?;
+    Ok(json_response(&honnin_proto::CrlChecksAnswer { checks }))
+}
+
+/// A consent statement signed by the holder: 201 when the consent is live, 422 when refused.
+async fn verifier_consent(
+    AuthenticatedVerifier(verifier): AuthenticatedVerifier,
+    State(state): State<Arc<ServerState>>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let request: honnin_proto::ConsentRequest = json_body(&body)?;
+    let outcome = state
+        .authority
+        .add_signed_consent(&verifier, &request.signed_data, request.content.as_deref(), state.now())
+        .await?;
+    match outcome {
+        SignedConsentOutcome::Accepted(recorded) => Ok((StatusCode::CREATED, json_response(&recorded)).into_response()),
+        SignedConsentOutcome::Refused(detail) => Err(Problem {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            kind: problem_type::CONSENT_STATEMENT_REFUSED,
+            title: "Consent Statement Refused",
+            detail,
+        }),
+    }
+}
+
+/// The verifier's own statement of one JST month (`YYYY-MM`).
+async fn verifier_statement(
+    AuthenticatedVerifier(verifier): AuthenticatedVerifier,
+    State(state): State<Arc<ServerState>>,
+    Path(month): Path<String>,
+) -> Result<Response, Problem> {
+    let Some(month) = honnin_proto::BillingMonth::parse(&month) else {
+        return Err(bad_request(format!("{month:?} is not a month YYYY-MM")));
+    };
+    let now = state.now();
+    let statement = state.authority.statement(&verifier, month).await?;
+    let call = NewCall {
+        service: VerifierService::Statement,
+        hierarchy: None,
+        serial: None,
+        linked_serial: None,
+        result: CallResult::Sent,
+    };
+    state.authority.record_calls(&verifier, &[call], now).await?;
+    Ok(json_response(&statement))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Registered verifiers (署名検証者 / プラットフォーム事業者): their credentials, the holders'
 //! consents, the serial-linking answers (新旧シリアル番号紐付け and 対応証明書の発行の番号), and the record
-//! of every call a verifier makes, kept so that a later issue can bill the fees.
+//! of every call a verifier makes, from which `fees` bills them.
 //!
 //! A verifier's secret is 256 random bits, shown once when the verifier is added. The database keeps
 //! a random salt and SHA-256(salt ‖ secret); a presented secret is hashed the same way and compared
@@ -13,6 +13,7 @@ use aws_lc_rs::digest::{digest, SHA256};
 use base64::Engine;
 use honnin_profile::Hierarchy;
 use honnin_proto::Link;
+pub use honnin_proto::{ConsentScope, Service as VerifierService};
 use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -63,33 +64,6 @@ pub enum VerifierAuth {
     Rejected,
 }
 
-/// What a holder's consent covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum ConsentScope {
-    /// Serial linking: previous/next certificate (新旧紐付け) and the card's counterpart (対応証明書).
-    Linking,
-}
-
-impl ConsentScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsentScope::Linking => "linking",
-        }
-    }
-
-    fn from_db(s: &str) -> Result<Self, AuthorityError> {
-        match s {
-            "linking" => Ok(ConsentScope::Linking),
-            other => Err(AuthorityError::Corrupt {
-                dir: String::new(),
-                why: format!("consent scope {other:?}"),
-            }),
-        }
-    }
-}
-
 /// A holder's consent to one verifier; `withdrawn_at` is `None` while it is live.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Consent {
@@ -100,56 +74,6 @@ pub struct Consent {
     pub given_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub withdrawn_at: Option<OffsetDateTime>,
-}
-
-/// Which verifier service a call used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum VerifierService {
-    /// One certificate's status by OCSP (one call per certificate of a request).
-    Ocsp,
-    /// A whole CRL (per-holder checks against it are recorded by the platform).
-    Crl,
-    /// The certificate a renewal or re-issue replaced (新旧紐付け, backwards).
-    Previous,
-    /// The certificate that replaced this one (新旧紐付け, forwards).
-    Next,
-    /// The other certificate of the same card (対応証明書の発行の番号).
-    Counterpart,
-}
-
-impl VerifierService {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerifierService::Ocsp => "ocsp",
-            VerifierService::Crl => "crl",
-            VerifierService::Previous => "previous",
-            VerifierService::Next => "next",
-            VerifierService::Counterpart => "counterpart",
-        }
-    }
-
-    fn from_db(s: &str) -> Option<Self> {
-        [
-            VerifierService::Ocsp,
-            VerifierService::Crl,
-            VerifierService::Previous,
-            VerifierService::Next,
-            VerifierService::Counterpart,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-}
-
-impl From<Link> for VerifierService {
-    fn from(l: Link) -> Self {
-        match l {
-            Link::Previous => VerifierService::Previous,
-            Link::Next => VerifierService::Next,
-            Link::Counterpart => VerifierService::Counterpart,
-        }
-    }
 }
 
 /// What a verifier call answered.
@@ -178,8 +102,22 @@ pub enum CallResult {
     None,
     /// Link: no certificate with this serial in this hierarchy (404).
     NotFound,
-    /// Link: the holder has no live consent for this verifier (403).
+    /// Link or basic 4: the holder has no live consent for this verifier (403).
     ConsentRequired,
+    /// Age check: the certificate is this authority's and valid at the time asked.
+    Valid,
+    /// Age check: the certificate is this authority's but expired, not yet valid or revoked then.
+    Invalid,
+    /// CRL check: the declared check was recorded against the certificate's holder.
+    Recorded,
+    /// Basic 4: the holder has died (410, no attributes).
+    Deceased,
+    /// Basic 4: the holder has moved abroad (410, no attributes).
+    Emigrated,
+    /// Signed consent: the statement verified and the consent is live.
+    Accepted,
+    /// Signed consent: the statement was refused (422).
+    Refused,
 }
 
 impl CallResult {
@@ -197,10 +135,17 @@ impl CallResult {
             CallResult::None => "none",
             CallResult::NotFound => "not-found",
             CallResult::ConsentRequired => "consent-required",
+            CallResult::Valid => "valid",
+            CallResult::Invalid => "invalid",
+            CallResult::Recorded => "recorded",
+            CallResult::Deceased => "deceased",
+            CallResult::Emigrated => "emigrated",
+            CallResult::Accepted => "accepted",
+            CallResult::Refused => "refused",
         }
     }
 
-    fn from_db(s: &str) -> Option<Self> {
+    pub(crate) fn from_db(s: &str) -> Option<Self> {
         use CallResult::*;
         [
             Good,
@@ -215,6 +160,13 @@ impl CallResult {
             None,
             NotFound,
             ConsentRequired,
+            Valid,
+            Invalid,
+            Recorded,
+            Deceased,
+            Emigrated,
+            Accepted,
+            Refused,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -291,11 +243,11 @@ fn secret_matches(salt: &[u8], stored: &[u8], presented: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(&hash, stored).is_ok()
 }
 
-fn db_serial(serial: Option<i64>) -> Option<u64> {
+pub(crate) fn db_serial(serial: Option<i64>) -> Option<u64> {
     serial.and_then(|s| u64::try_from(s).ok())
 }
 
-fn time_from_db(t: i64) -> Result<OffsetDateTime, AuthorityError> {
+pub(crate) fn time_from_db(t: i64) -> Result<OffsetDateTime, AuthorityError> {
     OffsetDateTime::from_unix_timestamp(t).map_err(|_| AuthorityError::Corrupt {
         dir: String::new(),
         why: format!("time {t} out of range"),
@@ -315,12 +267,19 @@ fn consent_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Consent, AuthorityE
     Ok(Consent {
         resident_id: row.try_get("resident_id")?,
         verifier_id: row.try_get("verifier_id")?,
-        scope: ConsentScope::from_db(&row.try_get::<String, _>("scope")?)?,
+        scope: scope_from_db(&row.try_get::<String, _>("scope")?)?,
         given_at: time_from_db(row.try_get("given_at")?)?,
         withdrawn_at: row
             .try_get::<Option<i64>, _>("withdrawn_at")?
             .map(time_from_db)
             .transpose()?,
+    })
+}
+
+fn scope_from_db(s: &str) -> Result<ConsentScope, AuthorityError> {
+    ConsentScope::from_name(s).ok_or_else(|| AuthorityError::Corrupt {
+        dir: String::new(),
+        why: format!("consent scope {s:?}"),
     })
 }
 
@@ -332,6 +291,46 @@ fn check_name(name: &str) -> Result<&str, AuthorityError> {
         )));
     }
     Ok(name)
+}
+
+/// The holder's live consent of `scope` to `verifier` and its row id, made now if there was none
+/// (inside the caller's transaction).
+pub(crate) async fn live_or_new_consent(
+    conn: &mut sqlx::SqliteConnection,
+    resident: &str,
+    verifier: &str,
+    scope: ConsentScope,
+    now: OffsetDateTime,
+) -> Result<(Consent, i64), AuthorityError> {
+    let live = sqlx::query(&format!(
+        "SELECT id, {CONSENT_COLUMNS} FROM consents
+         WHERE resident_id = ? AND verifier_id = ? AND scope = ? AND withdrawn_at IS NULL"
+    ))
+    .bind(resident)
+    .bind(verifier)
+    .bind(scope.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = live {
+        return Ok((consent_from_row(&row)?, row.try_get("id")?));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO consents (resident_id, verifier_id, scope, given_at) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(resident)
+    .bind(verifier)
+    .bind(scope.as_str())
+    .bind(now.unix_timestamp())
+    .fetch_one(&mut *conn)
+    .await?;
+    let consent = Consent {
+        resident_id: resident.to_owned(),
+        verifier_id: verifier.to_owned(),
+        scope,
+        given_at: time_from_db(now.unix_timestamp())?,
+        withdrawn_at: None,
+    };
+    Ok((consent, id))
 }
 
 const VERIFIER_COLUMNS: &str = "id, name, created_at, disabled";
@@ -440,33 +439,9 @@ impl Authority {
             return Err(AuthorityError::VerifierDisabled(verifier.to_owned()));
         }
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let live = sqlx::query(&format!(
-            "SELECT {CONSENT_COLUMNS} FROM consents
-             WHERE resident_id = ? AND verifier_id = ? AND scope = ? AND withdrawn_at IS NULL"
-        ))
-        .bind(resident)
-        .bind(verifier)
-        .bind(scope.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = live {
-            return consent_from_row(&row);
-        }
-        sqlx::query("INSERT INTO consents (resident_id, verifier_id, scope, given_at) VALUES (?, ?, ?, ?)")
-            .bind(resident)
-            .bind(verifier)
-            .bind(scope.as_str())
-            .bind(now.unix_timestamp())
-            .execute(&mut *tx)
-            .await?;
+        let (consent, _) = live_or_new_consent(&mut tx, resident, verifier, scope, now).await?;
         tx.commit().await?;
-        Ok(Consent {
-            resident_id: resident.to_owned(),
-            verifier_id: verifier.to_owned(),
-            scope,
-            given_at: time_from_db(now.unix_timestamp())?,
-            withdrawn_at: None,
-        })
+        Ok(consent)
     }
 
     /// Withdraws a holder's live consent; it stays in the history with its withdrawal time.
@@ -512,7 +487,7 @@ impl Authority {
         rows.iter().map(consent_from_row).collect()
     }
 
-    async fn has_live_consent(
+    pub(crate) async fn has_live_consent(
         &self,
         resident: &str,
         verifier: &str,
@@ -704,7 +679,7 @@ impl Authority {
                     id: row.try_get(0)?,
                     verifier_id: row.try_get(1)?,
                     at: time_from_db(row.try_get(2)?)?,
-                    service: VerifierService::from_db(&row.try_get::<String, _>(3)?).ok_or_else(|| bad("service"))?,
+                    service: VerifierService::from_name(&row.try_get::<String, _>(3)?).ok_or_else(|| bad("service"))?,
                     hierarchy: row
                         .try_get::<Option<String>, _>(4)?
                         .as_deref()

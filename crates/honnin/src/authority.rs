@@ -5,14 +5,17 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use honnin_authority::{Authority, Consent, ConsentScope, InitOptions, IssueCard, LifeEvent, NewResident, Which};
+use honnin_authority::{
+    Authority, BillingMonth, Consent, ConsentScope, InitOptions, IssueCard, LifeEvent, NewResident, Statement, Which,
+};
 use honnin_profile::{Hierarchy, Sex};
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
 #[derive(Args)]
 pub struct AuthorityArgs {
-    /// Sandbox clock: act as if it were this instant (RFC 3339), e.g. to issue on a past date.
+    /// Sandbox clock: act as if it were this instant (RFC 3339), e.g. to issue on a past date;
+    /// `serve` starts its clock there and lets it run.
     #[arg(long, global = true, value_parser = parse_now)]
     now: Option<OffsetDateTime>,
     #[command(subcommand)]
@@ -73,7 +76,7 @@ enum AuthorityCommand {
     /// Registered verifiers (署名検証者 / プラットフォーム事業者) and their credentials.
     #[command(subcommand)]
     Verifier(VerifierCommand),
-    /// Holders' consents to a verifier (serial linking needs one).
+    /// Holders' consents to a verifier (serial linking and the latest 4 attributes need one).
     #[command(subcommand)]
     Consent(ConsentCommand),
     /// Serve CA certificates, CRLs and OCSP over HTTP, and registered verifiers under /verifier/v1/.
@@ -232,6 +235,19 @@ enum VerifierCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A verifier's fees for one JST month (seed 001): lines by service, hierarchy and basis, and the total.
+    Statement {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long, value_name = "VID")]
+        id: String,
+        #[arg(long, value_name = "YYYY-MM")]
+        month: BillingMonth,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -282,12 +298,15 @@ struct ConsentArgs {
 enum ScopeArg {
     /// Serial linking: previous/next certificate and the card's counterpart.
     Linking,
+    /// The holder's latest 4 attributes (最新の基本4情報).
+    Basic4,
 }
 
 impl From<ScopeArg> for ConsentScope {
     fn from(s: ScopeArg) -> Self {
         match s {
             ScopeArg::Linking => ConsentScope::Linking,
+            ScopeArg::Basic4 => ConsentScope::Basic4,
         }
     }
 }
@@ -410,6 +429,32 @@ fn print_consent(c: &Consent) {
             rfc3339(w)
         ),
     }
+}
+
+fn print_statement(s: &Statement) {
+    println!(
+        "statement of verifier {} for {} ({} – {})",
+        s.verifier,
+        s.month,
+        rfc3339(s.from),
+        rfc3339(s.to)
+    );
+    println!(
+        "{:<12} {:<9} {:<26} {:>8} {:>6} {:>10}",
+        "service", "hierarchy", "basis", "count", "yen", "amount"
+    );
+    for l in &s.lines {
+        println!(
+            "{:<12} {:<9} {:<26} {:>8} {:>6} {:>10}",
+            l.service.as_str(),
+            l.hierarchy.map(Hierarchy::short).unwrap_or("-"),
+            l.basis.as_str(),
+            l.count,
+            l.unit_price_yen,
+            l.amount_yen
+        );
+    }
+    println!("{:<12} {:>63} yen", "total", s.total_yen);
 }
 
 fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
@@ -681,6 +726,23 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
                 println!("verifier {} ({}) disabled", verifier.id, verifier.name);
             }
         }
+        AuthorityCommand::Verifier(VerifierCommand::Statement {
+            data,
+            id,
+            month,
+            json,
+            csv,
+        }) => {
+            let authority = Authority::open(&data.data).await?;
+            let statement = authority.statement(&id, month).await?;
+            if json {
+                print_json(&statement)?;
+            } else if csv {
+                print!("{}", statement.to_csv());
+            } else {
+                print_statement(&statement);
+            }
+        }
         AuthorityCommand::Consent(ConsentCommand::Add { data, consent, json }) => {
             let authority = Authority::open(&data.data).await?;
             let c = authority
@@ -716,8 +778,13 @@ pub async fn run(args: AuthorityArgs) -> Result<()> {
         }
         AuthorityCommand::Serve { data, listen } => {
             let authority = Authority::open(&data.data).await?;
+            let clock = match args.now {
+                Some(start) => honnin_authority::server::Clock::starting_at(start),
+                None => honnin_authority::server::Clock::system(),
+            };
             honnin_authority::server::serve(
                 authority,
+                clock,
                 listen,
                 |addr| println!("listening on http://{addr}"),
                 crate::shutdown_signal(),
