@@ -14,6 +14,7 @@
 pub mod basic4;
 pub mod build;
 pub mod dates;
+mod fast;
 pub mod key;
 pub mod names;
 pub mod oid;
