@@ -114,30 +114,143 @@ pub fn sha256_with_rsa() -> AlgorithmIdentifierOwned {
     }
 }
 
-/// Verifies an RSASSA-PKCS1-v1_5 signature made with `algorithm` (SHA-256/384/512 with RSA).
+/// The aws-lc-rs verification algorithm for a `shaNNNWithRSAEncryption` OID.
+fn rsa_algorithm(
+    algorithm: &der::asn1::ObjectIdentifier,
+) -> Result<&'static aws_lc_rs::signature::RsaParameters, ProfileError> {
+    use aws_lc_rs::signature as sig;
+    Ok(match *algorithm {
+        oid::SHA256_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA256,
+        oid::SHA384_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA384,
+        oid::SHA512_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA512,
+        other => return Err(ProfileError::UnsupportedSignatureAlgorithm(other.to_string())),
+    })
+}
+
+/// The aws-lc-rs algorithms for a digest computed elsewhere, by its length (SHA-256, SHA-384,
+/// SHA-512).
+fn digest_algorithms(
+    digest: &[u8],
+) -> Result<
+    (
+        &'static aws_lc_rs::digest::Algorithm,
+        &'static aws_lc_rs::signature::RsaParameters,
+    ),
+    ProfileError,
+> {
+    use aws_lc_rs::{digest as d, signature as sig};
+    Ok(match digest.len() {
+        32 => (&d::SHA256, &sig::RSA_PKCS1_2048_8192_SHA256),
+        48 => (&d::SHA384, &sig::RSA_PKCS1_2048_8192_SHA384),
+        64 => (&d::SHA512, &sig::RSA_PKCS1_2048_8192_SHA512),
+        n => {
+            return Err(ProfileError::Malformed(format!(
+                "a {n}-byte digest is not SHA-256/384/512"
+            )))
+        }
+    })
+}
+
+/// Verifies an RSASSA-PKCS1-v1_5 signature made with `algorithm` (SHA-256/384/512 with RSA). The
+/// key is parsed for this one call; a key used again and again (a root's) is better kept as an
+/// [`RsaVerifyingKey`].
 pub fn verify_rsa_pkcs1(
     algorithm: &der::asn1::ObjectIdentifier,
     public_key_pkcs1: &[u8],
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), ProfileError> {
-    use aws_lc_rs::signature as sig;
-    let alg: &dyn sig::VerificationAlgorithm = match *algorithm {
-        oid::SHA256_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA256,
-        oid::SHA384_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA384,
-        oid::SHA512_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA512,
-        other => return Err(ProfileError::UnsupportedSignatureAlgorithm(other.to_string())),
-    };
-    sig::UnparsedPublicKey::new(alg, public_key_pkcs1)
+    aws_lc_rs::signature::UnparsedPublicKey::new(rsa_algorithm(algorithm)?, public_key_pkcs1)
         .verify(message, signature)
         .map_err(|_| ProfileError::BadSignature)
 }
 
 /// Verifies an RSASSA-PKCS1-v1_5 signature over a digest someone else computed (32, 48 or 64 bytes:
-/// SHA-256, SHA-384, SHA-512). aws-lc-rs verifies only messages it hashes itself; AWS-LC's `RSA_verify`
-/// takes the digest, so this goes through aws-lc-sys.
+/// SHA-256, SHA-384, SHA-512). The key is parsed for this one call.
 pub fn verify_rsa_pkcs1_digest(public_key_pkcs1: &[u8], digest: &[u8], signature: &[u8]) -> Result<(), ProfileError> {
-    raw::verify_digest(public_key_pkcs1, digest, signature)
+    let (hash, algorithm) = digest_algorithms(digest)?;
+    let digest =
+        aws_lc_rs::digest::Digest::import_less_safe(digest, hash).map_err(|_| ProfileError::Crypto("digest length"))?;
+    aws_lc_rs::signature::UnparsedPublicKey::new(algorithm, public_key_pkcs1)
+        .verify_digest(&digest, signature)
+        .map_err(|_| ProfileError::BadSignature)
+}
+
+/// An RSA public key parsed once, for keys that verify again and again (the roots'): a check then
+/// skips parsing the key, and AWS-LC keeps the key's Montgomery context from one check to the next
+/// (together about 3 µs of an 18 µs RSA-2048 verification here). One parsed key per hash, as
+/// aws-lc-rs binds a parsed key to its algorithm.
+#[derive(Clone)]
+pub struct RsaVerifyingKey {
+    pkcs1: Vec<u8>,
+    sha256: aws_lc_rs::signature::ParsedPublicKey,
+    sha384: aws_lc_rs::signature::ParsedPublicKey,
+    sha512: aws_lc_rs::signature::ParsedPublicKey,
+}
+
+impl RsaVerifyingKey {
+    /// Parses a PKCS#1 `RSAPublicKey` (2048 to 8192 bits).
+    pub fn from_pkcs1(public_key_pkcs1: &[u8]) -> Result<Self, ProfileError> {
+        use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
+        let parse = |alg: &'static sig::RsaParameters| {
+            ParsedPublicKey::new(alg, public_key_pkcs1).map_err(|_| ProfileError::Crypto("not an RSA public key"))
+        };
+        Ok(RsaVerifyingKey {
+            pkcs1: public_key_pkcs1.to_vec(),
+            sha256: parse(&sig::RSA_PKCS1_2048_8192_SHA256)?,
+            sha384: parse(&sig::RSA_PKCS1_2048_8192_SHA384)?,
+            sha512: parse(&sig::RSA_PKCS1_2048_8192_SHA512)?,
+        })
+    }
+
+    /// The key, PKCS#1 `RSAPublicKey` DER.
+    pub fn pkcs1(&self) -> &[u8] {
+        &self.pkcs1
+    }
+
+    fn parsed(
+        &self,
+        algorithm: &'static aws_lc_rs::signature::RsaParameters,
+    ) -> &aws_lc_rs::signature::ParsedPublicKey {
+        use aws_lc_rs::signature as sig;
+        if std::ptr::eq(algorithm, &sig::RSA_PKCS1_2048_8192_SHA384) {
+            &self.sha384
+        } else if std::ptr::eq(algorithm, &sig::RSA_PKCS1_2048_8192_SHA512) {
+            &self.sha512
+        } else {
+            &self.sha256
+        }
+    }
+
+    /// [`verify_rsa_pkcs1`] with this key.
+    pub fn verify(
+        &self,
+        algorithm: &der::asn1::ObjectIdentifier,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), ProfileError> {
+        self.parsed(rsa_algorithm(algorithm)?)
+            .verify_sig(message, signature)
+            .map_err(|_| ProfileError::BadSignature)
+    }
+
+    /// [`verify_rsa_pkcs1_digest`] with this key.
+    pub fn verify_digest(&self, digest: &[u8], signature: &[u8]) -> Result<(), ProfileError> {
+        let (hash, algorithm) = digest_algorithms(digest)?;
+        let digest = aws_lc_rs::digest::Digest::import_less_safe(digest, hash)
+            .map_err(|_| ProfileError::Crypto("digest length"))?;
+        self.parsed(algorithm)
+            .verify_digest_sig(&digest, signature)
+            .map_err(|_| ProfileError::BadSignature)
+    }
+}
+
+impl fmt::Debug for RsaVerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RsaVerifyingKey")
+            .field("key_identifier", &hex_upper(&key_identifier(&self.pkcs1)))
+            .finish()
+    }
 }
 
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
@@ -169,42 +282,6 @@ mod raw {
         #[allow(dead_code)]
         algorithm: AlgorithmIdentifierRef<'a>,
         private_key: OctetStringRef<'a>,
-    }
-
-    pub(super) fn verify_digest(public_key: &[u8], digest: &[u8], signature: &[u8]) -> Result<(), ProfileError> {
-        let nid = match digest.len() {
-            32 => aws_lc_sys::NID_sha256,
-            48 => aws_lc_sys::NID_sha384,
-            64 => aws_lc_sys::NID_sha512,
-            n => {
-                return Err(ProfileError::Malformed(format!(
-                    "a {n}-byte digest is not SHA-256/384/512"
-                )))
-            }
-        };
-        // SAFETY: `public_key` is a live slice; a null return is checked.
-        let rsa = unsafe { aws_lc_sys::RSA_public_key_from_bytes(public_key.as_ptr(), public_key.len()) };
-        if rsa.is_null() {
-            return Err(ProfileError::Crypto("not an RSA public key"));
-        }
-        // SAFETY: live slices and a valid key, freed exactly once.
-        let ok = unsafe {
-            let ok = aws_lc_sys::RSA_verify(
-                nid as _,
-                digest.as_ptr(),
-                digest.len(),
-                signature.as_ptr(),
-                signature.len(),
-                rsa,
-            );
-            aws_lc_sys::RSA_free(rsa);
-            ok
-        };
-        if ok == 1 {
-            Ok(())
-        } else {
-            Err(ProfileError::BadSignature)
-        }
     }
 
     pub(super) fn sign_padded(pkcs8: &[u8], input: &[u8]) -> Result<Vec<u8>, ProfileError> {

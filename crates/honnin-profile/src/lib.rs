@@ -14,6 +14,7 @@
 pub mod basic4;
 pub mod build;
 pub mod dates;
+mod fast;
 pub mod key;
 pub mod names;
 pub mod oid;
@@ -161,6 +162,9 @@ pub struct CaCertificate {
     pub public_key: Vec<u8>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// `public_key`, parsed once: every certificate, CRL and OCSP response the root signed is checked
+    /// with it.
+    key: key::RsaVerifyingKey,
 }
 
 impl CaCertificate {
@@ -189,6 +193,7 @@ impl CaCertificate {
         }
         let public_key = tbs.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
         let key_identifier = parse::subject_key_id(exts)?.unwrap_or_else(|| key::key_identifier(&public_key));
+        let key = key::RsaVerifyingKey::from_pkcs1(&public_key)?;
         let ca = CaCertificate {
             der: der.to_vec(),
             subject: tbs.subject.clone(),
@@ -199,6 +204,7 @@ impl CaCertificate {
             public_key,
             not_before: from_x509_time(&tbs.validity.not_before)?,
             not_after: from_x509_time(&tbs.validity.not_after)?,
+            key,
         };
         ca.verify_issued(der)
             .map_err(|_| ProfileError::NotJpkiRoot("the self-signature does not verify".into()))?;
@@ -209,7 +215,22 @@ impl CaCertificate {
     /// algorithm, signature }`. The signature is checked over the TBS bytes exactly as received.
     pub fn verify_issued(&self, der: &[u8]) -> Result<(), ProfileError> {
         let (tbs, algorithm, signature) = signed_parts(der)?;
-        key::verify_rsa_pkcs1(&algorithm, &self.public_key, tbs, signature)
+        self.verify_signature(&algorithm, tbs, signature)
+    }
+
+    /// Checks this CA's signature (`algorithm`: SHA-256/384/512 with RSA) over `signed`, with the key
+    /// parsed once when the root was loaded.
+    pub fn verify_signature(&self, algorithm: &oid::Oid, signed: &[u8], signature: &[u8]) -> Result<(), ProfileError> {
+        // The fields are public: should `public_key` have been changed since, it is what counts.
+        if self.key.pkcs1() != self.public_key.as_slice() {
+            return key::verify_rsa_pkcs1(algorithm, &self.public_key, signed, signature);
+        }
+        self.key.verify(algorithm, signed, signature)
+    }
+
+    /// The root's public key, parsed.
+    pub fn verifying_key(&self) -> &key::RsaVerifyingKey {
+        &self.key
     }
 
     /// PEM text of the certificate.

@@ -85,7 +85,28 @@ impl EndEntity {
 
 /// Parses and checks a JPKI end-entity certificate. Chain and signature are the verifier's
 /// business; this checks the *profile*.
+///
+/// A certificate of the JPKI shape in canonical DER is read by a fast borrowing walk (see
+/// `fast.rs`); anything else, and every refusal, goes through [`parse_end_entity_reference`], so
+/// errors say what is wrong exactly as they always did.
 pub fn parse_end_entity(der: &[u8]) -> Result<EndEntity, ProfileError> {
+    match crate::fast::parse_end_entity(der) {
+        Some(certificate) => Ok(certificate),
+        None => parse_end_entity_reference(der),
+    }
+}
+
+/// The fast path of [`parse_end_entity`] alone: `None` when it leaves the answer to the reference
+/// parser. For the differential fuzz target, which checks that it never disagrees.
+#[doc(hidden)]
+pub fn parse_end_entity_fast(der: &[u8]) -> Option<EndEntity> {
+    crate::fast::parse_end_entity(der)
+}
+
+/// [`parse_end_entity`] by x509-cert's owned `Certificate` decode, then the profile checks on it:
+/// the reference the fast path is fuzzed against, and what decides for anything the fast path
+/// does not accept.
+pub fn parse_end_entity_reference(der: &[u8]) -> Result<EndEntity, ProfileError> {
     let cert = Certificate::from_der(der)?;
     let tbs = &cert.tbs_certificate;
     check_common(&cert)?;

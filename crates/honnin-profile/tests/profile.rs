@@ -319,3 +319,50 @@ fn serial_hex_round_trip() {
     assert_eq!(s.to_u64(), Some(0x067C6A21));
     assert_eq!(Serial::from_hex("zz"), None);
 }
+
+/// The fast path of `parse_end_entity` reads the certificates honnin builds, and whenever it
+/// answers for a damaged one, the reference parser gives the same answer (the `end_entity` fuzz
+/// target does the same on arbitrary damage).
+#[test]
+fn fast_parse_agrees_with_the_reference_parser() {
+    use honnin_profile::parse::{parse_end_entity_fast, parse_end_entity_reference};
+    let (sign_ca, sign_key) = sandbox_root(Hierarchy::Signing, 20);
+    let (auth_ca, auth_key) = sandbox_root(Hierarchy::Authentication, 21);
+    let holder = RsaKey::generate().expect("keygen");
+    let signing = build_signing(
+        &Issuer {
+            certificate: &sign_ca,
+            key: &sign_key,
+        },
+        &SigningSpec {
+            common: ee_spec(&holder),
+            issuance_id: "2026112110000000001ABCDEFGHI".into(),
+            basic4: Basic4::from_register("山田　花子", "東京都清瀬市", date!(1990 - 01 - 02), Sex::Female)
+                .expect("attributes"),
+        },
+    )
+    .expect("build");
+    let auth = build_auth(
+        &Issuer {
+            certificate: &auth_ca,
+            key: &auth_key,
+        },
+        &ee_spec(&holder),
+        "997794E9AGCIEG13221003A",
+    )
+    .expect("build");
+    for der in [&signing, &auth] {
+        let reference = parse_end_entity_reference(der).expect("reference");
+        assert_eq!(parse_end_entity_fast(der).as_ref(), Some(&reference), "fast path taken");
+        for pos in 0..der.len() {
+            for flip in [0x01u8, 0x80, 0xFF] {
+                let mut damaged = der.clone();
+                damaged[pos] ^= flip;
+                if let Some(fast) = parse_end_entity_fast(&damaged) {
+                    let reference = parse_end_entity_reference(&damaged);
+                    assert_eq!(reference.ok().as_ref(), Some(&fast), "byte {pos} ^ {flip:02X}");
+                }
+            }
+        }
+    }
+}

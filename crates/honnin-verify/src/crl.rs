@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use honnin_profile::{key::verify_rsa_pkcs1, signed_parts, CaCertificate, Hierarchy, RevocationReason};
+use honnin_profile::{signed_parts, CaCertificate, Hierarchy, RevocationReason};
 use time::OffsetDateTime;
 
 use crate::{RevocationStatus, StatusSource, TrustProfile, Validated, VerifyError};
@@ -337,7 +337,7 @@ impl CrlIndex {
             let verifier = scope.spawn(|| {
                 candidates
                     .iter()
-                    .find(|r| verify_rsa_pkcs1(&algorithm, &r.public_key, tbs, signature).is_ok())
+                    .find(|r| r.verify_signature(&algorithm, tbs, signature).is_ok())
                     .copied()
             });
             let index = Self::parse_unverified(der);

@@ -18,6 +18,7 @@
 pub mod cms;
 pub mod crl;
 mod error;
+mod frame;
 pub mod interpret;
 pub mod ocsp;
 pub mod signature;
