@@ -290,6 +290,8 @@ pub fn platform(
     };
     progress(&format!("platform init over {database}, revocation {revocation}"));
     let authority = world.authority.url();
+    // `=`: a secret may begin with `-`.
+    let secret = format!("--verifier-secret={}", world.verifier_secret);
     let mut init = vec![
         "platform",
         "init",
@@ -299,8 +301,7 @@ pub fn platform(
         &authority,
         "--verifier-id",
         &world.verifier_id,
-        "--verifier-secret",
-        &world.verifier_secret,
+        &secret,
         "--revocation",
         revocation,
     ];
