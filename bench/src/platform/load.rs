@@ -270,3 +270,42 @@ pub fn quantile(sorted: &[u32], q: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     f64::from(sorted[i.min(sorted.len() - 1)])
 }
+
+/// Requests per second and the server's CPU per request for a bare GET of `path` by `clients`
+/// keep-alive clients for `seconds`: the floor under every API call (no flow, no signature).
+pub fn floor(addr: SocketAddr, path: &str, clients: usize, seconds: Duration, pid: u32) -> Result<(f64, f64)> {
+    let stop = Arc::new(AtomicU8::new(WARMUP));
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let stop = stop.clone();
+        let path = path.to_owned();
+        workers.push(std::thread::spawn(move || -> Result<u64> {
+            let mut conn = Conn::new(addr);
+            let mut n = 0u64;
+            while stop.load(Ordering::Relaxed) != STOP {
+                let r = conn.request("GET", &path, None, None)?;
+                if r.status >= 500 {
+                    bail!("GET {path}: HTTP {}", r.status);
+                }
+                if stop.load(Ordering::Relaxed) == TIMED {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = crate::cpu::ticks(pid)?;
+    let t0 = Instant::now();
+    stop.store(TIMED, Ordering::SeqCst);
+    std::thread::sleep(seconds);
+    stop.store(STOP, Ordering::SeqCst);
+    let window = t0.elapsed().as_secs_f64();
+    let spent = crate::cpu::ticks(pid)? - before;
+    let mut n = 0;
+    for w in workers {
+        n += w.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+    }
+    let cpu = spent as f64 / crate::cpu::ticks_per_second();
+    Ok((n as f64 / window, cpu / n.max(1) as f64 * 1e6))
+}

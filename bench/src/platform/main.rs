@@ -49,6 +49,9 @@ struct Args {
     /// Seconds the core is measured for, per flow kind and revocation method.
     #[arg(long, default_value_t = 3)]
     core_seconds: u64,
+    /// Seconds of each floor measurement (bare GETs: an unknown route, /healthz).
+    #[arg(long, default_value_t = 2)]
+    floor_seconds: u64,
     /// Admin URL of PostgreSQL; a database is created for each platform and dropped after.
     #[arg(
         long,
@@ -94,8 +97,13 @@ impl Row {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if args.seconds == 0 || args.concurrency == 0 || args.holders == 0 || args.core_seconds == 0 {
-        bail!("--seconds, --concurrency, --holders and --core-seconds must be at least 1");
+    if args.seconds == 0
+        || args.concurrency == 0
+        || args.holders == 0
+        || args.core_seconds == 0
+        || args.floor_seconds == 0
+    {
+        bail!("--seconds, --floor-seconds, --concurrency, --holders and --core-seconds must be at least 1");
     }
     for d in &args.databases {
         if d != "sqlite" && d != "postgres" {
@@ -147,9 +155,10 @@ fn main() -> Result<()> {
     println!("  honnin:   {}", honnin.bin.display());
     println!("  work dir: {}", work.display());
     println!(
-        "  params:   --seconds {} --warmup-seconds {} --databases {} --revocation {} --concurrency {} --holders {} --core-seconds {}",
+        "  params:   --seconds {} --warmup-seconds {} --floor-seconds {} --databases {} --revocation {} --concurrency {} --holders {} --core-seconds {}",
         args.seconds,
         args.warmup_seconds,
+        args.floor_seconds,
         args.databases.join(","),
         args.revocation.join(","),
         args.concurrency,
@@ -159,8 +168,10 @@ fn main() -> Result<()> {
 
     let world = setup::world(&honnin, &work, args.holders)?;
     let mut rows: Vec<Row> = Vec::new();
-    let mut cores: Vec<(String, Kind, f64, u64)> = Vec::new();
+    // (revocation, kind, ops/s of wall time, CPU µs per op, ops)
+    let mut cores: Vec<(String, Kind, f64, f64, u64)> = Vec::new();
     let mut failed = Vec::new();
+    let mut floors: Vec<(String, String, &str, f64, f64)> = Vec::new();
     let mut pg_version = None;
     for revocation in &args.revocation {
         let mut trust_dir = None;
@@ -182,6 +193,19 @@ fn main() -> Result<()> {
                 }
             }
             drop(conn);
+            for (what, path) in [
+                ("HTTP only (unknown route, 404)", "/bench/none"),
+                ("HTTP + 1 SQL read (/healthz)", "/healthz"),
+            ] {
+                let (rate, us) = load::floor(
+                    p.server.addr,
+                    path,
+                    args.concurrency,
+                    Duration::from_secs(args.floor_seconds),
+                    p.server.pid(),
+                )?;
+                floors.push((revocation.clone(), database.clone(), what, rate, us));
+            }
             for kind in [Kind::Opening, Kind::Login] {
                 progress(&format!(
                     "{database}/{revocation}: {} × {} clients, {} s warm-up + {} s timed",
@@ -264,8 +288,8 @@ fn main() -> Result<()> {
         let mut authority = Conn::new(world.authority.addr);
         let material = core_rate::material(&trust_dir, &mut authority, &mut cards, revocation == "ocsp")?;
         for kind in [Kind::Opening, Kind::Login] {
-            let (rate, n) = material.rate(kind, Duration::from_secs(args.core_seconds), revocation == "ocsp")?;
-            cores.push((revocation.clone(), kind, rate, n));
+            let (rate, us, n) = material.rate(kind, Duration::from_secs(args.core_seconds), revocation == "ocsp")?;
+            cores.push((revocation.clone(), kind, rate, us, n));
         }
     }
 
@@ -309,13 +333,18 @@ fn main() -> Result<()> {
         );
     }
     println!();
+    println!("floors: the same clients doing bare GETs; the platform server's CPU per request");
+    for (rev, db, what, rate, us) in &floors {
+        println!("  {rev:<5} {db:<9} {what:<32} {rate:>9.1} req/s  {us:>7.1} µs/request");
+    }
+    println!();
     println!("verification core, in process, one thread, same kind of messages (servers idle):");
-    for (rev, kind, rate, n) in &cores {
+    for (rev, kind, rate, us, n) in &cores {
         println!(
-            "  {rev:<5} {:<16} {:>9.1} /s  {:>7.1} µs/op  ({n} ops)",
+            "  {rev:<5} {:<16} {:>9.1} /s of wall time  {:>7.1} µs of CPU per op  ({n} ops)",
             kind.label(),
             rate,
-            1e6 / rate
+            us
         );
     }
     println!();
@@ -323,7 +352,10 @@ fn main() -> Result<()> {
     println!(
         "generator's signing and HTTP are not counted); PostgreSQL's backends for the platform's database, and the"
     );
-    println!("authority, shown apart. adds = platform µs per flow ÷ core µs per op − 1; goal < 25%");
+    println!(
+        "authority, shown apart. core µs = the core's CPU time per op; adds = platform µs per flow ÷ core µs − 1;"
+    );
+    println!("goal < 25%");
     println!(
         "{:<5} {:<9} {:<16} | {:>8} | {:>11} | {:>9} | {:>7} | {:>11} | {:>11} | {:>8} | {:>4}",
         "rev",
@@ -341,10 +373,10 @@ fn main() -> Result<()> {
     println!("{}", "-".repeat(124));
     let mut met = 0;
     for r in &rows {
-        let Some((_, _, rate, _)) = cores.iter().find(|(rev, k, _, _)| *rev == r.revocation && *k == r.kind) else {
+        let Some(&(_, _, _, core_us, _)) = cores.iter().find(|(rev, k, ..)| *rev == r.revocation && *k == r.kind)
+        else {
             continue;
         };
-        let core_us = 1e6 / rate;
         let platform_us = r.per_flow_us(r.platform_cpu);
         let adds = platform_us / core_us - 1.0;
         let ok = adds < 0.25;
