@@ -250,10 +250,21 @@ impl Platform {
 
     /// `GET /v1/account-openings/{id}`
     pub async fn account_opening(&self, tenant: &str, id: &str) -> Result<AccountOpening, PlatformError> {
-        let flow = self.tenant_flow(tenant, ACCOUNT_OPENING, id).await?;
+        // The flow and its user's 4 attributes in one query; an expired pending flow is settled
+        // (and read again) the usual way.
+        let (flow, basic4) = match self.inner.store.flow_with_basic4(tenant, ACCOUNT_OPENING, id).await? {
+            Some((flow, basic4)) if !(flow.status == "pending" && flow.expires_at < Self::now()) => (flow, basic4),
+            Some(_) => (self.tenant_flow(tenant, ACCOUNT_OPENING, id).await?, None),
+            None => {
+                return Err(PlatformError::NotFound {
+                    what: ACCOUNT_OPENING,
+                    id: id.into(),
+                })
+            }
+        };
         let status = Self::status_of(&flow);
         let basic4 = match (&flow.user_id, status) {
-            (Some(user), FlowStatus::Verified) => self.inner.store.user(tenant, user).await?.and_then(|u| u.basic4),
+            (Some(_), FlowStatus::Verified) => basic4,
             _ => None,
         };
         self.audit(
@@ -355,26 +366,35 @@ impl Platform {
     /// `POST {client_url}`: the holder's signature. Single use: the flow is claimed first, so a
     /// replay (or a second submission racing the first) gets `Conflict`.
     pub async fn client_submit(&self, token: &str, body: &[u8]) -> Result<ClientOutcome, PlatformError> {
-        let flow = self.client_flow(token).await?;
         let now = Self::now();
-        if flow.status == "pending" && flow.expires_at < now {
-            self.inner.store.expire_flow(&flow.id, now).await?;
-            return Err(PlatformError::Gone("this flow expired".into()));
-        }
-        if !self.inner.store.claim_flow(&flow.id).await? {
-            self.audit(
-                Actor::Client,
-                "client.submit",
-                Some(&flow.tenant_id),
-                Some(&flow.id),
-                "replay_refused",
-                json!({}),
-            )
+        // The common case in one statement: a pending, unexpired flow, claimed.
+        let claimed = self
+            .inner
+            .store
+            .claim_flow_by_token(&ids::sha256_hex(token.as_bytes()), now)
             .await?;
-            return Err(PlatformError::Conflict(
-                "this flow is already completed or in progress".into(),
-            ));
-        }
+        let flow = match claimed {
+            Some(flow) => flow,
+            None => {
+                let flow = self.client_flow(token).await?;
+                if flow.status == "pending" && flow.expires_at < now {
+                    self.inner.store.expire_flow(&flow.id, now).await?;
+                    return Err(PlatformError::Gone("this flow expired".into()));
+                }
+                self.audit(
+                    Actor::Client,
+                    "client.submit",
+                    Some(&flow.tenant_id),
+                    Some(&flow.id),
+                    "replay_refused",
+                    json!({}),
+                )
+                .await?;
+                return Err(PlatformError::Conflict(
+                    "this flow is already completed or in progress".into(),
+                ));
+            }
+        };
         let outcome = match flow.kind.as_str() {
             LOGIN => match serde_json::from_slice::<WebEidToken>(body) {
                 Ok(t) => self.verify_login(&flow, &t).await,

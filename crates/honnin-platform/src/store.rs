@@ -4,8 +4,10 @@
 //! seconds, TEXT for everything else, `ON CONFLICT DO NOTHING`. Every query of tenant data names the
 //! tenant: isolation is in the queries, not only in the handlers.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, ConnectOptions, Executor, Row};
@@ -24,6 +26,9 @@ pub struct Store {
     pool: AnyPool,
     /// PostgreSQL or SQLite; for the few places the engines differ.
     pub postgres: bool,
+    /// Tenants' API key hashes once read: every service-provider request needs one, and nothing
+    /// changes a tenant's row once written (a key is never rotated in place).
+    tenant_keys: Arc<RwLock<HashMap<String, String>>>,
 }
 
 /// A flow as stored.
@@ -123,7 +128,53 @@ fn audit(row: &AnyRow) -> Result<AuditRow, sqlx::Error> {
 
 const FLOW_COLUMNS: &str = "id, tenant_id, kind, application, origin, nonce, created_at, expires_at, status, reason, \
                             detail, user_id, evidence_id, completed_at";
+/// Rows per multi-row audit INSERT (10 parameters each: well under either engine's limit).
+const AUDIT_ROWS_PER_STATEMENT: usize = 64;
+
 const AUDIT_COLUMNS: &str = "seq, at, actor, action, tenant_id, subject, outcome, detail, prev_mac, mac";
+
+/// The text of a multi-row audit INSERT of `n` rows (1..=AUDIT_ROWS_PER_STATEMENT), made once.
+fn audit_sql(n: usize) -> &'static str {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (1..=AUDIT_ROWS_PER_STATEMENT)
+            .map(|rows| {
+                let values: Vec<String> = (0..rows)
+                    .map(|i| {
+                        let p: Vec<String> = (1..=10).map(|c| format!("${}", i * 10 + c)).collect();
+                        format!("({})", p.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO audit_log (seq, at, actor, action, tenant_id, subject, outcome, detail, prev_mac, mac) \
+                     VALUES {}",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    &texts[n.clamp(1, AUDIT_ROWS_PER_STATEMENT) - 1]
+}
+
+/// A multi-row INSERT of audit entries (at most AUDIT_ROWS_PER_STATEMENT), without ON CONFLICT:
+/// a taken seq fails the whole statement.
+fn audit_insert(rows: &[AuditRow]) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    let mut q = sqlx::query(audit_sql(rows.len()));
+    for e in rows {
+        q = q
+            .bind(e.seq)
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.tenant_id)
+            .bind(&e.subject)
+            .bind(&e.outcome)
+            .bind(&e.detail)
+            .bind(&e.prev_mac)
+            .bind(&e.mac);
+    }
+    q
+}
 
 impl Store {
     /// Connects and applies the migrations.
@@ -132,7 +183,13 @@ impl Store {
         let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
         let pool = AnyPoolOptions::new()
-            .max_connections(if postgres { 16 } else { 8 })
+            // SQLite has one writer at a time: more connections only wait on its lock (sleeping in
+            // the busy handler) and lose their page cache whenever another one writes. One
+            // connection serialises the platform's statements without either.
+            .max_connections(if postgres { 16 } else { 1 })
+            // A ping per acquire is a round trip per query (on SQLite, two thread hand-offs); a dead
+            // connection fails its query instead, which the caller reports.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if !postgres {
@@ -147,7 +204,11 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, postgres })
+        Ok(Store {
+            pool,
+            postgres,
+            tenant_keys: Arc::default(),
+        })
     }
 
     pub async fn close(&self) {
@@ -169,12 +230,23 @@ impl Store {
 
     /// The tenant's key hash, if the tenant exists.
     pub async fn tenant_key_hash(&self, id: &str) -> Result<Option<String>, PlatformError> {
-        Ok(sqlx::query("SELECT api_key_hash FROM tenants WHERE id = $1")
+        if let Some(hash) = self.tenant_keys.read().unwrap_or_else(PoisonError::into_inner).get(id) {
+            return Ok(Some(hash.clone()));
+        }
+        let hash: Option<String> = sqlx::query("SELECT api_key_hash FROM tenants WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .map(|r| r.try_get("api_key_hash"))
-            .transpose()?)
+            .transpose()?;
+        if let Some(h) = &hash {
+            // Unknown ids are not remembered: anyone can send those.
+            self.tenant_keys
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.to_owned(), h.clone());
+        }
+        Ok(hash)
     }
 
     /// (id, name, created_at) of every tenant.
@@ -232,9 +304,62 @@ impl Store {
         Ok(row.as_ref().map(flow).transpose()?)
     }
 
+    /// A tenant's flow of one kind with the 4 attributes of its user, if it has one (one query for
+    /// what `GET /v1/account-openings/{id}` shows).
+    pub async fn flow_with_basic4(
+        &self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<(FlowRow, Option<[String; 4]>)>, PlatformError> {
+        let columns: Vec<String> = FLOW_COLUMNS.split(", ").map(|c| format!("f.{c}")).collect();
+        let sql = format!(
+            "SELECT {}, u.name AS u_name, u.address AS u_address, u.birth_date AS u_birth_date, u.sex AS u_sex \
+             FROM flows f LEFT JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.user_id \
+             WHERE f.id = $1 AND f.tenant_id = $2 AND f.kind = $3",
+            columns.join(", ")
+        );
+        let Some(r) = sqlx::query(&sql)
+            .bind(id)
+            .bind(tenant)
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let parts: [Option<String>; 4] = [
+            r.try_get("u_name")?,
+            r.try_get("u_address")?,
+            r.try_get("u_birth_date")?,
+            r.try_get("u_sex")?,
+        ];
+        let basic4 = match parts {
+            [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d]),
+            _ => None,
+        };
+        Ok(Some((flow(&r)?, basic4)))
+    }
+
     pub async fn flow_by_token(&self, token_hash: &str) -> Result<Option<FlowRow>, PlatformError> {
         let sql = format!("SELECT {FLOW_COLUMNS} FROM flows WHERE client_token_hash = $1");
         let row = sqlx::query(&sql).bind(token_hash).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(flow).transpose()?)
+    }
+
+    /// Takes the pending, unexpired flow of a client token for processing, in one statement (the
+    /// compare-and-set that makes a challenge single-use); `None` if there is none such (unknown
+    /// token, already used or being used, or expired: the caller looks closer).
+    pub async fn claim_flow_by_token(&self, token_hash: &str, now: i64) -> Result<Option<FlowRow>, PlatformError> {
+        let sql = format!(
+            "UPDATE flows SET status = 'processing' WHERE client_token_hash = $1 AND status = 'pending' \
+             AND expires_at >= $2 RETURNING {FLOW_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(flow).transpose()?)
     }
 
@@ -491,6 +616,37 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Appends consecutive entries in one transaction; false (and nothing written) if any seq is
+    /// taken (another process appended first). The group commit of the audit log.
+    pub async fn insert_audit_batch(&self, rows: &[AuditRow]) -> Result<bool, PlatformError> {
+        match rows {
+            [] => return Ok(true),
+            [one] => return self.insert_audit(one).await,
+            _ => {}
+        }
+        if rows.len() <= AUDIT_ROWS_PER_STATEMENT {
+            // One statement is atomic by itself: a taken seq fails it whole.
+            return match audit_insert(rows).execute(&self.pool).await {
+                Ok(_) => Ok(true),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in rows.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            match audit_insert(chunk).execute(&mut *tx).await {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Audit entries with seq > `after`, in order, at most `limit`.
