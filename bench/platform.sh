@@ -7,7 +7,7 @@
 #   --seconds N          timed seconds per database and flow kind (default 10)
 #   --databases LIST     sqlite,postgres (default both)
 #   --concurrency C      client threads (default 4)
-#   --revocation LIST    crl,ocsp (default crl)
+#   --revocation LIST    crl,ocsp (default both)
 #   --work-dir DIR       keep the authority, cards, platforms and server logs there
 #
 # PostgreSQL: an admin URL in HONNIN_BENCH_POSTGRES or --postgres (default

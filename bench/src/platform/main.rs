@@ -38,7 +38,7 @@ struct Args {
     #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
     databases: Vec<String>,
     /// Revocation methods the platforms use, comma-separated: crl, ocsp.
-    #[arg(long, default_value = "crl", value_delimiter = ',')]
+    #[arg(long, default_value = "crl,ocsp", value_delimiter = ',')]
     revocation: Vec<String>,
     /// Concurrent clients (threads, one keep-alive connection each).
     #[arg(long, default_value_t = 4)]
