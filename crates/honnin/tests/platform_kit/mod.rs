@@ -121,6 +121,8 @@ impl Sandbox {
         let authority = Server::start(&["authority", "serve", "--data", &a, "--listen", "127.0.0.1:0"]);
         let pg = (db == Db::Postgres).then(PgDatabase::create);
         let p = dir.path().join("platform").display().to_string();
+        // `=`: a base64url secret may begin with '-'.
+        let secret_arg = format!("--verifier-secret={verifier_secret}");
         let mut init = vec![
             "platform",
             "init",
@@ -130,8 +132,7 @@ impl Sandbox {
             &authority.base,
             "--verifier-id",
             &verifier_id,
-            "--verifier-secret",
-            &verifier_secret,
+            &secret_arg,
             "--revocation",
             revocation,
         ];
