@@ -103,8 +103,17 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether an OID's encoding is valid, as the reference parser's decode requires. The OIDs of the
+/// profile are valid by construction and skip the check.
 fn valid_oid(bytes: &[u8]) -> bool {
-    ObjectIdentifier::from_bytes(bytes).is_ok()
+    const PROFILE: [Oid; 5] = [
+        oid::COUNTRY,
+        oid::LOCALITY,
+        oid::COMMON_NAME,
+        oid::ORGANIZATION,
+        oid::ORGANIZATIONAL_UNIT,
+    ];
+    PROFILE.iter().any(|o| o.as_bytes() == bytes) || ObjectIdentifier::from_bytes(bytes).is_ok()
 }
 
 /// An `AlgorithmIdentifier` with absent or NULL parameters: its OID.
@@ -116,7 +125,10 @@ fn algorithm(value: &[u8]) -> Option<&[u8]> {
             return None;
         }
     }
-    (r.done() && valid_oid(id)).then_some(id)
+    let known = [oid::SHA256_WITH_RSA, oid::RSA_ENCRYPTION]
+        .iter()
+        .any(|o| o.as_bytes() == id);
+    (r.done() && (known || valid_oid(id))).then_some(id)
 }
 
 /// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -250,11 +262,11 @@ fn extensions(value: &[u8]) -> Option<Extensions<'_>> {
             Some(_) => return None,
         };
         let v = ext.take(OCTET_STRING)?;
-        if !ext.done() || !valid_oid(id) || seen.contains(&id) {
+        let known = KNOWN.iter().find(|k| k.as_bytes() == id);
+        if !ext.done() || (known.is_none() && !valid_oid(id)) || seen.contains(&id) {
             return None;
         }
         seen.push(id);
-        let known = KNOWN.iter().find(|k| k.as_bytes() == id);
         if critical && known.is_none() {
             return None;
         }
@@ -372,10 +384,13 @@ fn basic4(value: &[u8]) -> Option<Basic4> {
         let id = other.take(OID)?;
         let mut explicit = Reader(other.take(0xA0)?);
         let (tag, text, _) = explicit.next()?;
-        if !other.done() || !explicit.done() || !valid_oid(id) {
+        if !other.done() || !explicit.done() {
             return None;
         }
         let Some(slot) = oid::SAN_ORDER.iter().position(|o| o.as_bytes() == id) else {
+            if !valid_oid(id) {
+                return None;
+            }
             continue;
         };
         if tag != UTF8_STRING || values[slot].replace(std::str::from_utf8(text).ok()?).is_some() {
