@@ -132,6 +132,9 @@ pub(crate) enum Basic4Refresh {
     /// The user has no signing certificate on record.
     NoCertificate,
     Updated,
+    /// The attributes are what the platform already had (fetched again because the holder had no
+    /// new signing certificate yet): no event; a new signing serial, if any, is recorded.
+    Unchanged,
     /// The holder died or moved abroad: nothing to update (the status event says so).
     HolderGone,
     /// The authority has no live consent (withdrawn there): the local consent is withdrawn too.
@@ -470,7 +473,7 @@ impl Platform {
     /// audited, and an unanswered fetch is repeated at the next check.
     pub(crate) async fn on_basic4_changed(&self, tenant: &str, user: &str) {
         match self.refresh_basic4(tenant, user).await {
-            Ok(Basic4Refresh::NoConsent | Basic4Refresh::Updated) => {}
+            Ok(Basic4Refresh::NoConsent | Basic4Refresh::Updated | Basic4Refresh::Unchanged) => {}
             Ok(other) => tracing::info!(user, outcome = ?other, "latest 4 attributes not applied"),
             Err(e) => tracing::warn!(error = %e, user, "latest 4 attributes: bookkeeping failed"),
         }
@@ -491,8 +494,11 @@ impl Platform {
         };
         let outcome = match self.authority_basic4(serial).await {
             Ok(latest) => {
-                self.apply_basic4(tenant, user, &latest, learnt_at).await?;
-                Basic4Refresh::Updated
+                if self.apply_basic4(tenant, user, &latest, learnt_at).await? {
+                    Basic4Refresh::Updated
+                } else {
+                    Basic4Refresh::Unchanged
+                }
             }
             Err(ClientError::HolderDeceased { .. } | ClientError::HolderEmigrated { .. }) => Basic4Refresh::HolderGone,
             Err(ClientError::ConsentRequired { .. }) => {
@@ -520,6 +526,7 @@ impl Platform {
             Some(user),
             match outcome {
                 Basic4Refresh::Updated => "updated",
+                Basic4Refresh::Unchanged => "unchanged",
                 Basic4Refresh::HolderGone => "holder_gone",
                 Basic4Refresh::ConsentWithdrawn => "consent_withdrawn",
                 _ => "unavailable",
@@ -530,15 +537,16 @@ impl Platform {
         Ok(outcome)
     }
 
-    /// Stores the latest 4 attributes, the holder's current signing serial and the
-    /// `user.basic4_updated` event in one transaction.
+    /// Stores the latest 4 attributes with the `user.basic4_updated` event, and the holder's current
+    /// signing serial, in one transaction; false if the attributes are those already held (then
+    /// only a new signing serial is recorded, and no event emitted).
     async fn apply_basic4(
         &self,
         tenant: &str,
         user: &str,
         latest: &LatestBasic4,
         revoked_learnt_at: i64,
-    ) -> Result<(), PlatformError> {
+    ) -> Result<bool, PlatformError> {
         let now = Self::now();
         let b4 = [
             latest.name.clone(),
@@ -546,6 +554,7 @@ impl Platform {
             latest.birth_date.to_string(),
             latest.sex.as_str().to_owned(),
         ];
+        let changed = self.inner.store.user(tenant, user).await?.and_then(|u| u.basic4) != Some(b4.clone());
         let data = json!({
             "finding": "basic4_changed",
             "action": "none",
@@ -555,19 +564,21 @@ impl Platform {
         .to_string();
         let event_id = ids::new_id("evt")?;
         let mut tx = self.inner.store.pool().begin().await?;
-        sqlx::query(
-            "UPDATE users SET name = $1, address = $2, birth_date = $3, sex = $4, basic4_at = $5 \
-             WHERE tenant_id = $6 AND id = $7",
-        )
-        .bind(&b4[0])
-        .bind(&b4[1])
-        .bind(&b4[2])
-        .bind(&b4[3])
-        .bind(now)
-        .bind(tenant)
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+        if changed {
+            sqlx::query(
+                "UPDATE users SET name = $1, address = $2, birth_date = $3, sex = $4, basic4_at = $5 \
+                 WHERE tenant_id = $6 AND id = $7",
+            )
+            .bind(&b4[0])
+            .bind(&b4[1])
+            .bind(&b4[2])
+            .bind(&b4[3])
+            .bind(now)
+            .bind(tenant)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some(current) = latest.sign {
             // Learnt after the revoked one even within the same second, so it is the user's latest.
             sqlx::query(
@@ -581,9 +592,11 @@ impl Platform {
             .execute(&mut *tx)
             .await?;
         }
-        insert_event_in(&mut tx, tenant, "user.basic4_updated", user, &event_id, now, &data).await?;
+        if changed {
+            insert_event_in(&mut tx, tenant, "user.basic4_updated", user, &event_id, now, &data).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(changed)
     }
 }
 

@@ -233,6 +233,45 @@ fn an_unreachable_authority_leaves_the_finding_and_the_next_check_fetches(db: Db
     );
 }
 
+fn a_move_before_the_new_certificate_is_fetched_again_without_repeating_the_event(db: Db) {
+    let s = Sandbox::new(db);
+    let (alice, alice_id) = s.customer("alice", true);
+    assert_eq!(s.give_consent(&alice_id, &alice.card, "basic4").1, Some(0));
+    // Moved, but no new signing certificate yet.
+    s.life_event(
+        &alice.resident,
+        &["address-change", "--address", "東京都清瀬市元町一丁目１番地"],
+    );
+    assert_eq!(check(&s, &alice_id, "ocsp")["finding"], "basic4_changed");
+    assert_eq!(address_of(&s, &alice_id), "東京都清瀬市元町一丁目１番地");
+    assert_eq!(s.authority_calls("basic4"), 1);
+    // The next check asks again (the only way to learn a new certificate), but the same values
+    // make no second event.
+    assert_eq!(check(&s, &alice_id, "ocsp")["finding"], "basic4_changed");
+    assert_eq!(s.authority_calls("basic4"), 2);
+    assert_eq!(events_of(&s, "user.basic4_updated", &alice_id).len(), 1);
+    // The new certificate is issued: the next fetch learns its serial, and the CRL-based check
+    // after that finds the user fine.
+    platform_kit::honnin_ok(&[
+        "authority",
+        "card",
+        "renew",
+        "--data",
+        &s.authority_dir(),
+        "--card",
+        &alice.card,
+        "--which",
+        "sign",
+        "--sign-password",
+        platform_kit::PASSWORD,
+    ]);
+    assert_eq!(check(&s, &alice_id, "ocsp")["finding"], "basic4_changed");
+    assert_eq!(s.authority_calls("basic4"), 3);
+    assert_eq!(check(&s, &alice_id, "crl")["finding"], "alive_and_usable");
+    assert_eq!(s.authority_calls("basic4"), 3);
+    assert_eq!(events_of(&s, "user.basic4_updated", &alice_id).len(), 1);
+}
+
 fn consents_must_be_signed_by_the_user(db: Db) {
     let s = Sandbox::new(db);
     let (alice, alice_id) = s.customer("alice", false);
@@ -369,6 +408,7 @@ fn age_checks_answer_over_or_not_without_a_birth_date(db: Db) {
 both_databases!(
     a_move_with_consent_updates_the_user_and_without_consent_nothing_is_fetched,
     an_unreachable_authority_leaves_the_finding_and_the_next_check_fetches,
+    a_move_before_the_new_certificate_is_fetched_again_without_repeating_the_event,
     consents_must_be_signed_by_the_user,
     age_checks_answer_over_or_not_without_a_birth_date,
 );
