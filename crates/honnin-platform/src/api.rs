@@ -22,9 +22,11 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::audit::Actor;
 use crate::wire::{
-    AccountOpening, Basic4, ClientOutcome, ClientTask, CreateAccountOpening, CreateLogin, CreateSchedule,
+    AccountOpening, AgeCheck, AgeCheckCreated, AgeCheckResult, Basic4, CardCertificate, ClientOutcome, ClientTask,
+    Consent, Consents, CreateAccountOpening, CreateAgeCheck, CreateConsent, CreateLogin, CreateSchedule,
     CreateStatusCheck, DeadLetter, DeadLetters, Event, EventPage, FlowCreated, FlowStatus, Login, Schedule, Schedules,
-    SetWebhook, SignedApplication, StatusCheck, StatusCheckCreated, StatusResult, User, WebEidToken, Webhook,
+    SetWebhook, SignedApplication, SignedConsent, StatusCheck, StatusCheckCreated, StatusResult, User, WebEidToken,
+    Webhook,
 };
 use crate::{Platform, PlatformError};
 
@@ -48,7 +50,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
         Problem {
             kind: format!("{PROBLEM_BASE}{kind}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -85,6 +87,12 @@ impl From<PlatformError> for Problem {
             PlatformError::Invalid(d) => Problem::new(StatusCode::BAD_REQUEST, "invalid-request", d),
             PlatformError::Conflict(d) => Problem::new(StatusCode::CONFLICT, "already-completed", d),
             PlatformError::Gone(d) => Problem::new(StatusCode::GONE, "expired", d),
+            // Nothing was concluded; the same request may succeed later.
+            PlatformError::Authority(e) if e.is_unavailable() => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authority-unavailable",
+                "the authority cannot be reached now; try again",
+            ),
             other => {
                 tracing::error!(error = %other, "request failed");
                 Problem::new(
@@ -107,7 +115,7 @@ fn body_problem(r: BytesRejection) -> Problem {
     Problem::new(status, kind, r.body_text())
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Problem> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Problem> {
     let body = body.map_err(body_problem)?;
     serde_json::from_slice(&body).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-request", e.to_string()))
 }
@@ -439,9 +447,11 @@ impl Modify for Security {
 /// The OpenAPI document served at `/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "honnin platform API", description = "JPKI verification for service providers: account opening (犯収法施行規則 6条1項1号ワ) and login (利用者証明)."),
-    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events, put_webhook, delete_webhook, get_dead_letters, retry_dead_letter, create_schedule, list_schedules, delete_schedule),
-    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage, SetWebhook, Webhook, DeadLetter, DeadLetters, CreateSchedule, Schedule, Schedules)),
+    info(title = "honnin platform API", description = "JPKI verification for service providers: account opening (犯収法施行規則 6条1項1号ワ), login (利用者証明), status checks (現況確認), the holder's consent (本人同意) to the latest 4 attributes, and age checks (年齢判定)."),
+    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events, put_webhook, delete_webhook, get_dead_letters, retry_dead_letter, create_schedule, list_schedules, delete_schedule,
+        crate::api_consent::create_consent, crate::api_consent::get_consent, crate::api_consent::delete_consent, crate::api_consent::list_user_consents, crate::api_consent::create_age_check, crate::api_consent::get_age_check),
+    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage, SetWebhook, Webhook, DeadLetter, DeadLetters, CreateSchedule, Schedule, Schedules,
+        CreateConsent, Consent, Consents, SignedConsent, CreateAgeCheck, AgeCheckCreated, AgeCheck, AgeCheckResult, CardCertificate)),
     modifiers(&Security)
 )]
 pub struct ApiDoc;
@@ -489,6 +499,7 @@ pub fn router(platform: Platform) -> Router {
         )
         .route("/v1/webhook", axum::routing::put(put_webhook).delete(delete_webhook))
         .route("/v1/webhook/dead-letters", get(get_dead_letters))
+        .merge(crate::api_consent::routes())
         .route(
             "/v1/webhook/dead-letters/{event_id}/retry",
             axum::routing::post(retry_dead_letter),

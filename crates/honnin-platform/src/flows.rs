@@ -39,7 +39,7 @@ pub fn opening_document(flow_id: &str, application: &str, nonce: &str) -> Vec<u8
 }
 
 /// A stable code and a sentence for a verification error.
-fn rejection(e: &VerifyError) -> (&'static str, String) {
+pub(crate) fn rejection(e: &VerifyError) -> (&'static str, String) {
     let code = match e {
         VerifyError::Expired(_) => "certificate_expired",
         VerifyError::NotYetValid(_) => "certificate_not_yet_valid",
@@ -59,16 +59,16 @@ fn rejection(e: &VerifyError) -> (&'static str, String) {
 }
 
 /// What a completed flow came to.
-struct Outcome {
-    status: FlowStatus,
-    reason: Option<&'static str>,
-    detail: Option<String>,
-    user_id: Option<String>,
-    evidence_id: Option<String>,
+pub(crate) struct Outcome {
+    pub(crate) status: FlowStatus,
+    pub(crate) reason: Option<&'static str>,
+    pub(crate) detail: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) evidence_id: Option<String>,
 }
 
 impl Outcome {
-    fn rejected(reason: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn rejected(reason: &'static str, detail: impl Into<String>) -> Self {
         Outcome {
             status: FlowStatus::Rejected,
             reason: Some(reason),
@@ -91,7 +91,7 @@ fn basic4_of(v: &Validated) -> Option<[String; 4]> {
     }
 }
 
-fn basic4_wire(b: [String; 4]) -> Basic4 {
+pub(crate) fn basic4_wire(b: [String; 4]) -> Basic4 {
     let [name, address, birth_date, sex] = b;
     Basic4 {
         substituted: name.contains('〓') || address.contains('〓'),
@@ -112,11 +112,11 @@ pub(crate) fn web_eid_algorithm(name: &str) -> Option<der::oid::ObjectIdentifier
 }
 
 impl Platform {
-    fn client_url(&self, token: &str) -> String {
+    pub(crate) fn client_url(&self, token: &str) -> String {
         format!("{}/client/v1/{token}", self.public_url().trim_end_matches('/'))
     }
 
-    fn ttl(&self, requested: Option<u32>) -> Result<i64, PlatformError> {
+    pub(crate) fn ttl(&self, requested: Option<u32>) -> Result<i64, PlatformError> {
         let ttl = requested.unwrap_or(self.inner.config.flow_ttl_seconds);
         if ttl == 0 || ttl > MAX_TTL {
             return Err(PlatformError::Invalid(format!("ttl_seconds must be 1..={MAX_TTL}")));
@@ -124,7 +124,7 @@ impl Platform {
         Ok(i64::from(ttl))
     }
 
-    async fn new_flow(
+    pub(crate) async fn new_flow(
         &self,
         tenant: &str,
         kind: &str,
@@ -133,7 +133,12 @@ impl Platform {
         nonce: &str,
         ttl: i64,
     ) -> Result<(String, String, i64), PlatformError> {
-        let id = ids::new_id(if kind == LOGIN { "lgn" } else { "aop" })?;
+        let id = ids::new_id(match kind {
+            LOGIN => "lgn",
+            crate::consent::CONSENT => "cns",
+            crate::age_check::AGE_CHECK => "age",
+            _ => "aop",
+        })?;
         let token = ids::new_secret()?;
         let now = Self::now();
         self.inner
@@ -217,7 +222,12 @@ impl Platform {
         })
     }
 
-    async fn tenant_flow(&self, tenant: &str, kind: &'static str, id: &str) -> Result<FlowRow, PlatformError> {
+    pub(crate) async fn tenant_flow(
+        &self,
+        tenant: &str,
+        kind: &'static str,
+        id: &str,
+    ) -> Result<FlowRow, PlatformError> {
         let now = Self::now();
         let mut flow = self
             .inner
@@ -347,6 +357,8 @@ impl Platform {
         )
         .await?;
         Ok(match flow.kind.as_str() {
+            crate::consent::CONSENT => self.consent_task(&flow),
+            crate::age_check::AGE_CHECK => self.age_check_task(&flow).await?,
             LOGIN => ClientTask::Login {
                 origin: flow.origin.unwrap_or_default(),
                 nonce: flow.nonce,
@@ -396,6 +408,8 @@ impl Platform {
             }
         };
         let outcome = match flow.kind.as_str() {
+            crate::consent::CONSENT => self.verify_consent(&flow, body).await,
+            crate::age_check::AGE_CHECK => self.verify_age_check(&flow, body).await,
             LOGIN => match serde_json::from_slice::<WebEidToken>(body) {
                 Ok(t) => self.verify_login(&flow, &t).await,
                 Err(e) => Ok(Outcome::rejected("malformed", format!("not a Web eID token: {e}"))),

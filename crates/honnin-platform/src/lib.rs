@@ -15,9 +15,12 @@
 //! It must not: hand a certificate, a signature or revocation data to a service provider; log or
 //! store a PIN, a private key or a My Number; answer "verified" when revocation status is unknown.
 
+mod age_check;
 pub mod api;
+mod api_consent;
 pub mod audit;
 pub mod config;
+mod consent;
 mod error;
 pub mod evidence;
 mod flows;
@@ -30,6 +33,7 @@ mod status;
 pub mod store;
 mod webhooks;
 pub mod wire;
+mod wire_consent;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

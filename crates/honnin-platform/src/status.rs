@@ -174,6 +174,9 @@ impl Platform {
             .store
             .record_status(&o.record(tenant, user, item, now))
             .await?;
+        if meaning.finding == Finding::Basic4Changed {
+            self.on_basic4_changed(tenant, user).await;
+        }
         Ok(meaning)
     }
 
@@ -211,6 +214,14 @@ impl Platform {
             .map(|(seq, user, o)| o.record(&job.tenant_id, user, Some((&job.id, *seq)), now))
             .collect();
         self.inner.store.record_statuses(&records).await?;
+        // The latest 4 attributes, for the few users whose signing certificate was revoked for a
+        // change of attributes (only those with the tenant's consent cause a call).
+        let basic4_changed = name(Finding::Basic4Changed);
+        for (_, user, o) in &done {
+            if o.finding == basic4_changed {
+                self.on_basic4_changed(&job.tenant_id, user).await;
+            }
+        }
         for (seq, user) in slow {
             self.check_and_record(
                 &job.tenant_id,
@@ -442,6 +453,7 @@ impl Platform {
                     at: rfc3339(r.at),
                     finding: data["finding"].as_str().unwrap_or_default().to_owned(),
                     action: data["action"].as_str().unwrap_or_default().to_owned(),
+                    basic4: serde_json::from_value(data["basic4"].clone()).ok(),
                 }
             })
             .collect();

@@ -215,6 +215,11 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The pool, for the queries of modules that keep their own tables (consents, age checks).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     // --- tenants -------------------------------------------------------------------------------
 
     pub async fn insert_tenant(&self, id: &str, name: &str, key_hash: &str, now: i64) -> Result<(), PlatformError> {
@@ -1003,35 +1008,48 @@ async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &StatusRecord<'
         (None, false) => None,
     };
     if let Some(kind) = kind {
-        let seq: i64 = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'events' RETURNING value")
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get("value")?;
         let data = serde_json::json!({ "finding": r.finding, "action": r.action, "detail": r.detail }).to_string();
-        sqlx::query(
-            "INSERT INTO events (seq, id, tenant_id, type, user_id, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        insert_event_in(tx, r.tenant, kind, r.user, r.event_id, r.now, &data).await?;
+    }
+    Ok(true)
+}
+
+/// Writes an event and, if the tenant has a webhook, its delivery, inside the caller's transaction
+/// (so no event is ever left without its delivery); returns the event's feed position.
+pub(crate) async fn insert_event_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    kind: &str,
+    user: &str,
+    event_id: &str,
+    now: i64,
+    data: &str,
+) -> Result<i64, PlatformError> {
+    let seq: i64 = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'events' RETURNING value")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("value")?;
+    sqlx::query("INSERT INTO events (seq, id, tenant_id, type, user_id, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(seq)
-        .bind(r.event_id)
-        .bind(r.tenant)
+        .bind(event_id)
+        .bind(tenant)
         .bind(kind)
-        .bind(r.user)
-        .bind(r.now)
+        .bind(user)
+        .bind(now)
         .bind(data)
         .execute(&mut **tx)
         .await?;
-        // A delivery for the tenant's webhook, if it has one (times in milliseconds).
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (event_seq, tenant_id, state, attempts, next_attempt_at) \
-                 SELECT $1, id, 'pending', 0, $2 FROM tenants WHERE id = $3 AND webhook_url IS NOT NULL",
-        )
-        .bind(seq)
-        .bind(r.now * 1000)
-        .bind(r.tenant)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(true)
+    // A delivery for the tenant's webhook, if it has one (times in milliseconds).
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (event_seq, tenant_id, state, attempts, next_attempt_at) \
+             SELECT $1, id, 'pending', 0, $2 FROM tenants WHERE id = $3 AND webhook_url IS NOT NULL",
+    )
+    .bind(seq)
+    .bind(now * 1000)
+    .bind(tenant)
+    .execute(&mut **tx)
+    .await?;
+    Ok(seq)
 }
 
 impl Store {

@@ -163,6 +163,7 @@ impl Platform {
             at: crate::flows::rfc3339(d.event.at),
             finding: data["finding"].as_str().unwrap_or_default().to_owned(),
             action: data["action"].as_str().unwrap_or_default().to_owned(),
+            basic4: serde_json::from_value(data["basic4"].clone()).ok(),
         };
         let body = serde_json::to_vec(&event).map_err(|e| PlatformError::Corrupt(e.to_string()))?;
         let t = OffsetDateTime::now_utc().unix_timestamp();

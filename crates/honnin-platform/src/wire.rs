@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::wire_consent::*;
+
 /// `POST /v1/account-openings`
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +158,26 @@ pub enum ClientTask {
         nonce: String,
         expires_at: String,
     },
+    /// Show `text`, then sign a `ConsentStatement` naming `verifier` and `scope` at the current time
+    /// with the signing certificate (detached CMS) and POST a [`SignedConsent`].
+    Consent {
+        scope: String,
+        verifier: String,
+        /// What the holder consents to, in words.
+        text: String,
+        expires_at: String,
+    },
+    /// With `pin`: sign hash(origin) ‖ hash(nonce) with the auth key after the PIN and POST a Web
+    /// eID token (as a login). Without: read the auth certificate (no PIN) and POST a
+    /// [`CardCertificate`].
+    AgeCheck {
+        threshold: u8,
+        pin: bool,
+        origin: String,
+        /// base64 of the challenge nonce bytes.
+        nonce: String,
+        expires_at: String,
+    },
 }
 
 /// `POST {client_url}` for an account opening.
@@ -254,13 +276,17 @@ pub struct StatusCheck {
 pub struct Event {
     pub id: String,
     /// `user.basic4_changed`, `user.deceased_or_emigrated`, `user.card_abolished`,
-    /// `user.card_suspended`, `user.renewed`, `user.key_compromised`, `user.alive_confirmed`.
+    /// `user.card_suspended`, `user.renewed`, `user.key_compromised`, `user.alive_confirmed`,
+    /// `user.basic4_updated`.
     #[serde(rename = "type")]
     pub kind: String,
     pub user_id: String,
     pub at: String,
     pub finding: String,
     pub action: String,
+    /// `user.basic4_updated`: the latest 4 attributes fetched from the authority with consent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic4: Option<Basic4>,
 }
 
 /// `GET /v1/events?after=CURSOR`

@@ -7,7 +7,7 @@ mod platform_kit;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use platform_kit::{honnin_ok, Db, Holder, Sandbox, Server};
+use platform_kit::{honnin_ok, Db, Holder, Receiver, Sandbox, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -284,60 +284,6 @@ fn a_killed_job_resumes_and_checks_everyone_once(db: Db) {
     let v = s.get(&format!("/v1/status-checks/{id}"));
     assert_eq!(v["state"], "cancelled");
     assert!(v["done"].as_i64().unwrap() < 16, "{v}");
-}
-
-/// A webhook receiver on loopback: answers 500 to the first `failures` requests, then 200, and
-/// keeps every request's headers (lower-cased) and body.
-struct Receiver {
-    url: String,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
-}
-
-/// A request's headers and body.
-type Received = (BTreeMap<String, String>, Vec<u8>);
-
-impl Receiver {
-    fn start(failures: usize) -> Receiver {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = requests.clone();
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut headers = BTreeMap::new();
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                loop {
-                    line.clear();
-                    reader.read_line(&mut line).unwrap();
-                    let l = line.trim_end();
-                    if l.is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = l.split_once(':') {
-                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-                    }
-                }
-                let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                kept.lock().unwrap().push((headers, body));
-                let status = if n < failures {
-                    "500 Internal Server Error"
-                } else {
-                    "200 OK"
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-            }
-        });
-        Receiver { url, requests }
-    }
 }
 
 fn webhooks_are_signed_retried_and_dead_lettered(db: Db) {

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -333,6 +334,119 @@ impl Sandbox {
         (status, resp.json().unwrap_or(Value::Null))
     }
 
+    /// `GET path` as the service provider, the body as the exact text sent (to assert on raw JSON).
+    pub fn get_raw(&self, path: &str) -> String {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.platform.base))
+            .bearer_auth(&self.api_key)
+            .send()
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        resp.text().expect("body")
+    }
+
+    // --- life at the authority, and what the platform made of it ------------------------------
+
+    /// A customer: a holder (consenting to serial linking) who opened an account, and logged in
+    /// once if `login` (so the platform knows the auth certificate); returns the holder and user id.
+    pub fn customer(&self, name: &str, login: bool) -> (Holder, String) {
+        let h = self.holder(name, true);
+        let (id, url) = self.open_account("open");
+        assert_eq!(self.complete(&url, &h.card, &[]).status.code(), Some(0));
+        let user = self.get(&format!("/v1/account-openings/{id}"))["user_id"]
+            .as_str()
+            .expect("user_id")
+            .to_owned();
+        if login {
+            let (id, url) = self.login("https://bank.example");
+            assert_eq!(self.complete(&url, &h.card, &[]).status.code(), Some(0));
+            assert_eq!(self.get(&format!("/v1/logins/{id}"))["user_id"], user.as_str());
+        }
+        (h, user)
+    }
+
+    /// `honnin authority event … --resident R ARGS` (a move, a death …).
+    pub fn life_event(&self, resident: &str, args: &[&str]) {
+        let a = self.authority_dir();
+        let mut all = vec!["authority", "event", "--data", a.as_str(), "--resident", resident];
+        all.extend_from_slice(args);
+        honnin_ok(&all);
+    }
+
+    /// A move (転居): the signing certificate is revoked, and a new one issued on the same card.
+    pub fn move_house(&self, holder: &Holder, address: &str) {
+        self.life_event(&holder.resident, &["address-change", "--address", address]);
+        honnin_ok(&[
+            "authority",
+            "card",
+            "renew",
+            "--data",
+            &self.authority_dir(),
+            "--card",
+            &holder.card,
+            "--which",
+            "sign",
+            "--sign-password",
+            PASSWORD,
+        ]);
+    }
+
+    /// Every event of the tenant's feed, oldest first.
+    pub fn all_events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.get(&format!("/v1/events?after={after}&limit=50"));
+            let events = page["events"].as_array().expect("events").clone();
+            if events.is_empty() {
+                return out;
+            }
+            after = page["next"].as_str().expect("next").to_owned();
+            out.extend(events);
+        }
+    }
+
+    /// Asks the holder for a consent of `scope` and has the card sign it; returns the consent id and
+    /// the client's exit code.
+    pub fn give_consent(&self, user: &str, card: &str, scope: &str) -> (String, Option<i32>) {
+        let c = self.post(
+            &format!("/v1/users/{user}/consents"),
+            serde_json::json!({ "scope": scope }),
+        );
+        assert_eq!(c["state"], "pending", "{c}");
+        let url = c["client_url"].as_str().expect("client_url");
+        let out = self.complete(url, card, &[]);
+        (c["id"].as_str().expect("id").to_owned(), out.status.code())
+    }
+
+    /// How many calls of `service` (e.g. `basic4`, `age-check`) the platform made at the authority
+    /// this month, from the authority's statement (every recorded call is on one of its lines).
+    pub fn authority_calls(&self, service: &str) -> u64 {
+        let now = time::OffsetDateTime::now_utc() + time::Duration::hours(9);
+        let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+        let out = honnin_ok(&[
+            "authority",
+            "verifier",
+            "statement",
+            "--data",
+            &self.authority_dir(),
+            "--id",
+            &self.verifier_id,
+            "--month",
+            &month,
+            "--json",
+        ]);
+        let v: Value = serde_json::from_str(&out).expect("statement json");
+        v["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .filter(|l| l["service"] == service)
+            .map(|l| l["count"].as_u64().expect("count"))
+            .sum()
+    }
+
     /// Raw SQL on the platform's database (to play an attacker who can write it).
     pub fn tamper(&self, sql: &str) {
         let url = match &self.pg {
@@ -348,6 +462,60 @@ impl Sandbox {
             store.execute_raw(sql).await.expect("tamper");
             store.close().await;
         });
+    }
+}
+
+/// A webhook receiver on loopback: answers 500 to the first `failures` requests, then 200, and
+/// keeps every request's headers (lower-cased) and body.
+pub struct Receiver {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+/// A request's headers and body.
+pub type Received = (BTreeMap<String, String>, Vec<u8>);
+
+impl Receiver {
+    pub fn start(failures: usize) -> Receiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = requests.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers = BTreeMap::new();
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    let l = line.trim_end();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = l.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                    }
+                }
+                let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                kept.lock().unwrap().push((headers, body));
+                let status = if n < failures {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { url, requests }
     }
 }
 
