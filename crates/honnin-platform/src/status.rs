@@ -21,7 +21,7 @@ use crate::wire::{CreateStatusCheck, Event, EventPage, StatusCheck, StatusCheckC
 use crate::{ids, Platform, PlatformError};
 
 /// Items taken from the database at a time.
-const BATCH: i64 = 256;
+const BATCH: i64 = 1000;
 /// Most results returned in one page.
 const MAX_PAGE: i64 = 10_000;
 
