@@ -27,7 +27,8 @@ pub enum SignedConsentOutcome {
     Refused(String),
 }
 
-/// A consent statement that verified: whose, for what, signed by which certificate, and its digest.
+/// A consent statement that verified: whose, for what, signed by which certificate, and the digest
+/// (of signer and statement) that accepts it once.
 struct CheckedStatement {
     resident: String,
     scope: ConsentScope,
@@ -174,7 +175,11 @@ impl Authority {
             resident,
             scope: statement.scope,
             signer,
-            digest: digest(&SHA256, &signature.content).as_ref().to_vec(),
+            // The signer's serial with the text: two holders who consent to the same verifier in the
+            // same second sign identical statements, and each must be accepted once.
+            digest: digest(&SHA256, &[&signer.to_be_bytes()[..], &signature.content].concat())
+                .as_ref()
+                .to_vec(),
         }))
     }
 }

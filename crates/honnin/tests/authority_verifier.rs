@@ -1259,13 +1259,9 @@ fn a_consent_the_holder_signed_is_verified_kept_and_accepted_once() {
     let now = OffsetDateTime::now_utc();
 
     // The holder signs a statement with the card (detached CMS, as `honnin card sign --cms` makes).
-    let signed = |name: &str, statement: &ConsentStatement, key: &str| -> (Vec<u8>, Vec<u8>) {
+    let signed_by = |holder: &str, name: &str, statement: &ConsentStatement, key: &str| -> (Vec<u8>, Vec<u8>) {
         let content = statement.to_bytes();
-        let (input, out, card_file) = (
-            s.p(&format!("{name}.json")),
-            s.p(&format!("{name}.p7s")),
-            s.p("hanako.json"),
-        );
+        let (input, out, card_file) = (s.p(&format!("{name}.json")), s.p(&format!("{name}.p7s")), s.p(holder));
         std::fs::write(&input, &content).expect("write");
         let mut args = vec![
             "card",
@@ -1280,6 +1276,7 @@ fn a_consent_the_holder_signed_is_verified_kept_and_accepted_once() {
         honnin_ok(&args);
         (std::fs::read(&out).expect("signature"), content)
     };
+    let signed = |name: &str, statement: &ConsentStatement, key: &str| signed_by("hanako.json", name, statement, key);
     let refused = |result: Result<_, ClientError>, why: &str| match result {
         Err(ClientError::ConsentStatementRefused { detail }) => assert!(detail.contains(why), "{detail}"),
         other => panic!("expected a refusal ({why}), got {other:?}"),
@@ -1296,6 +1293,17 @@ fn a_consent_the_holder_signed_is_verified_kept_and_accepted_once() {
         assert_eq!(c.basic4(AUTH, card.auth).await.expect("basic4").name, "山田　花子");
         // The same statement again: refused, though the consent is live.
         refused(c.give_consent(&sig, Some(&content)).await, "already used");
+    });
+    // Another holder who signs the very same text (same verifier, scope and second) consents too:
+    // a statement is accepted once per signer, not once for everyone.
+    let taro = s.add_resident("佐藤　太郎");
+    let taro_card = s.issue(&taro, "taro.json", true);
+    let (taro_sig, taro_content) = signed_by("taro.json", "taro-basic4", &basic4, "sign");
+    assert_eq!(taro_content, content);
+    block(async {
+        let recorded = c.give_consent(&taro_sig, Some(&taro_content)).await.expect("accepted");
+        assert_eq!(recorded.signer, taro_card.sign.expect("sign"));
+        refused(c.give_consent(&taro_sig, Some(&taro_content)).await, "already used");
     });
     let listed = json(&s.authority(&["consent", "list", "--resident", &hanako, "--json"]));
     assert_eq!(listed.as_array().expect("list").len(), 1);
@@ -1479,6 +1487,8 @@ fn a_consent_the_holder_signed_is_verified_kept_and_accepted_once() {
         [
             R::Accepted,
             R::Refused,
+            R::Accepted, // the other holder, same text
+            R::Refused,
             R::Refused,
             R::Accepted,
             R::Refused,
@@ -1493,7 +1503,7 @@ fn a_consent_the_holder_signed_is_verified_kept_and_accepted_once() {
         ]
     );
     assert_eq!(consents[0], (S::Consent, Some(SIGN), Some(sign), None, R::Accepted));
-    assert_eq!(consents[6].2, None, "an unverified signature names no certificate");
+    assert_eq!(consents[8].2, None, "an unverified signature names no certificate");
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
