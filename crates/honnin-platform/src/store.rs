@@ -211,6 +211,11 @@ impl Store {
         })
     }
 
+    /// The pool, for modules that keep their own SQL (billing).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -711,6 +716,8 @@ pub struct StatusRecord<'a> {
     pub on_change: Option<&'a str>,
     pub event_id: &'a str,
     pub now: i64,
+    /// The authority calls that produced this result, metered with it (and only if it is stored).
+    pub meters: &'a [crate::billing::Meter],
 }
 
 fn job(r: &AnyRow) -> Result<JobRow, sqlx::Error> {
@@ -984,6 +991,7 @@ async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &StatusRecord<'
             .execute(&mut **tx)
             .await?;
     }
+    crate::billing::insert_meters(tx, r.meters).await?;
     let changed = sqlx::query(
         "UPDATE users SET finding = $1, finding_at = $2 WHERE tenant_id = $3 AND id = $4 \
              AND (finding IS NULL OR finding <> $5)",
