@@ -17,8 +17,6 @@ use serde_json::{json, Value};
 
 /// In fiscal year 2026 (April 2026 – March 2027), on one JST day.
 const MARCH: &str = "2027-03-10T12:00:00+09:00";
-/// The same day, an hour later (the authority comes back after an outage).
-const MARCH_LATER: &str = "2027-03-10T13:00:00+09:00";
 /// Fiscal year 2027.
 const APRIL: &str = "2027-04-01T09:00:00+09:00";
 
@@ -31,6 +29,15 @@ fn restart_at(s: &mut Sandbox, now: &str) {
     let a = s.authority_dir();
     s.authority = Server::start(&["authority", "--now", now, "serve", "--data", &a, "--listen", &listen]);
     start_platform(s, now);
+}
+
+/// `start` plus the time elapsed since `since`: where a sandbox clock started then is now (the
+/// authority must come back on the platform's clock, or OCSP answers look like they come from the
+/// future).
+fn same_clock(start: &str, since: Instant) -> String {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let start = time::OffsetDateTime::parse(start, rfc3339).unwrap();
+    (start + since.elapsed()).format(rfc3339).unwrap()
 }
 
 fn start_platform(s: &mut Sandbox, now: &str) {
@@ -220,6 +227,7 @@ fn a_scripted_month_bills_the_fees_table(db: Db) {
     let h1 = s.holder("h1", true);
     let h2 = s.holder("h2", true);
     restart_at(&mut s, MARCH);
+    let march_started = Instant::now();
 
     // Tenant A: two account openings (a signing OCSP check each, 20 yen; the `previous` lookup of
     // the same certificate the same day is covered by it), a login (an auth OCSP check, 2 yen; its
@@ -269,7 +277,7 @@ fn a_scripted_month_bills_the_fees_table(db: Db) {
     s.authority = Server::start(&[
         "authority",
         "--now",
-        MARCH_LATER,
+        &same_clock(MARCH, march_started),
         "serve",
         "--data",
         &s.authority_dir(),
@@ -285,14 +293,24 @@ fn a_scripted_month_bills_the_fees_table(db: Db) {
         200,
     );
     assert_eq!(r["finding"], "alive_and_usable", "{r}");
+    // A checks h1 by OCSP: one signing and one auth validity check, metered with the result.
+    let r = call(
+        &s,
+        &ka,
+        Method::POST,
+        &format!("/v1/users/{a1}/status-check?method=ocsp"),
+        None,
+        200,
+    );
+    assert_eq!(r["finding"], "alive_and_usable", "{r}");
 
     // Tenant A, March, by the fees table (seed 001) with a 10% margin rounded down per line.
     let march_a = bill(&s, &ta, "2027-03");
     assert_eq!(
         lines(&march_a),
         [
-            row("ocsp/sign/validity-check", 2, 20, 4),
-            row("ocsp/auth/validity-check", 2, 2, 0),
+            row("ocsp/sign/validity-check", 3, 20, 6),
+            row("ocsp/auth/validity-check", 3, 2, 0),
             row("crl-check/sign/validity-check", 2, 20, 4),
             row("crl-check/sign/counted-this-year", 2, 0, 0),
             row("crl-check/auth/validity-check", 2, 2, 0),
@@ -305,7 +323,7 @@ fn a_scripted_month_bills_the_fees_table(db: Db) {
         ],
         "{march_a:#}"
     );
-    assert_eq!(totals(&march_a), (114, 10, 124));
+    assert_eq!(totals(&march_a), (136, 12, 148));
     assert_eq!(march_a["margin_percent"], 10);
 
     // Tenant B: its own calls by the same rules, whoever else checked the holder.
@@ -359,12 +377,12 @@ fn a_scripted_month_bills_the_fees_table(db: Db) {
     assert!(openapi["paths"]["/v1/billing/statements/{month}"]["get"].is_object());
 
     // The authority billed the platform once for h1's CRL checks although both tenants made them,
-    // and B's `previous` is covered by A's check... of the same certificate that day: 136 yen. The
+    // and B's `previous` is covered by the check of the same certificate that day: 158 yen. The
     // attributed costs add up to it; B pays its own rule's 44 on 22 attributed.
-    assert_eq!(authority_total(&s, "2027-03"), 136);
+    assert_eq!(authority_total(&s, "2027-03"), 158);
     let r = reconcile(&s, "2027-03");
-    assert_eq!(r["platform_total_yen"], 136, "{r:#}");
-    assert_eq!(r["authority"]["total_yen"], 136);
+    assert_eq!(r["platform_total_yen"], 158, "{r:#}");
+    assert_eq!(r["authority"]["total_yen"], 158);
     assert_eq!(r["difference_yen"], 0);
     assert_eq!(r["undeclared_crl_checks"], 0);
     let share = |t: &str| {
@@ -376,8 +394,8 @@ fn a_scripted_month_bills_the_fees_table(db: Db) {
             .cloned()
             .unwrap_or_else(|| panic!("no share for {t}: {r:#}"))
     };
-    assert_eq!(share(&ta)["attributed_authority_yen"], 114);
-    assert_eq!(share(&ta)["billed_authority_yen"], 114);
+    assert_eq!(share(&ta)["attributed_authority_yen"], 136);
+    assert_eq!(share(&ta)["billed_authority_yen"], 136);
     assert_eq!(share(&tb)["attributed_authority_yen"], 22);
     assert_eq!(share(&tb)["billed_authority_yen"], 44);
     assert_eq!(share(&tb)["total_yen"], 48);
@@ -395,12 +413,11 @@ fn a_scripted_month_bills_the_fees_table(db: Db) {
         "{april_a:#}"
     );
     assert_eq!(totals(&april_a), (44, 4, 48));
-    assert_eq!(totals(&bill(&s, &ta, "2027-03")), (114, 10, 124), "March is closed");
+    assert_eq!(totals(&bill(&s, &ta, "2027-03")), (136, 12, 148), "March is closed");
     assert_eq!(authority_total(&s, "2027-04"), 44);
     let r = reconcile(&s, "2027-04");
     assert_eq!(r["platform_total_yen"], 44, "{r:#}");
     assert_eq!(r["difference_yen"], 0);
-    let _ = a1;
 }
 
 fn the_command_line_refuses_what_it_cannot_bill(db: Db) {
