@@ -351,7 +351,8 @@ fn group<'a>(calls: &'a [Priced], bases: &[FeeBasis]) -> Vec<(StatementLine, Vec
         Some(Hierarchy::Authentication) => 1,
         None => 2,
     };
-    let mut groups: BTreeMap<(Service, u8, FeeBasis), (Option<Hierarchy>, Vec<&Priced>)> = BTreeMap::new();
+    type Key = (Service, u8, FeeBasis);
+    let mut groups: BTreeMap<Key, (Option<Hierarchy>, Vec<&Priced>)> = BTreeMap::new();
     for (call, basis) in calls.iter().zip(bases) {
         groups
             .entry((call.service, order(call.hierarchy), *basis))
