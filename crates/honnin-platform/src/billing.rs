@@ -16,7 +16,10 @@
 //! ```
 //!
 //! Nothing is metered when the authority could not be reached or failed: it then recorded no
-//! call either.
+//! call either. Flows in CRL mode (`--revocation crl`) look the certificate up in the platform's
+//! CRL copy and declare nothing: the authority's declaration service is for status checks
+//! (現況確認), whose once-a-year rule would misprice a validity check at account opening; how J-LIS
+//! bills a CRL-based check at opening is a question for the authority, left open here.
 //!
 //! ## CRL checks declared to the authority
 //!
@@ -1008,8 +1011,10 @@ impl Platform {
     }
 }
 
-/// The meter of an OCSP check the authority answered (none for a CRL check or an unreachable
-/// responder: flows' CRL lookups are not declared, see the report in docs).
+/// The meter of an OCSP check the authority answered (none for an unreachable responder, nor for a
+/// flow's CRL lookup, which is not declared: see the module documentation). An answer the platform
+/// could not verify is metered `unknown` (0 yen) even if the authority recorded it as good or
+/// revoked: reconciliation then shows the difference.
 pub(crate) fn ocsp_meter(
     tenant: &str,
     h: Hierarchy,
