@@ -17,14 +17,14 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use honnin_authority_client::ClientError;
 use honnin_profile::Hierarchy;
+use honnin_proto::Service;
 use honnin_verify::VerifyError;
 use serde_json::json;
 use sqlx::Row;
-use time::OffsetDateTime;
 
 use crate::audit::Actor;
+use crate::billing::{CallResult, Meter};
 use crate::flows::{rejection, rfc3339, web_eid_algorithm, Outcome};
 use crate::store::FlowRow;
 use crate::wire::{
@@ -94,12 +94,33 @@ impl AgeRow {
 impl Platform {
     /// `POST /verifier/v1/age-check`: the authority's answer for one certificate (one function, so
     /// the call can be metered in one place).
+    /// (Metered: the authority bills it as the validity check it requires.)
     async fn authority_age_check(
         &self,
-        certificate: &[u8],
+        tenant: &str,
+        certificate: &honnin_verify::Validated,
         threshold: u8,
-    ) -> Result<honnin_authority_client::AgeCheck, ClientError> {
-        self.inner.authority.age_check(certificate, threshold, None).await
+    ) -> Result<honnin_authority_client::AgeCheck, PlatformError> {
+        let answer = self
+            .inner
+            .authority
+            .age_check(&certificate.der, threshold, None)
+            .await?;
+        let result = match answer.validity {
+            honnin_authority_client::Validity::Valid => CallResult::Valid,
+            honnin_authority_client::Validity::Invalid => CallResult::Invalid,
+            honnin_authority_client::Validity::Unknown => CallResult::Unknown,
+        };
+        self.meter(&[Meter::new(
+            tenant,
+            Service::AgeCheck,
+            Some(certificate.hierarchy()),
+            certificate.certificate.info().serial.to_u64(),
+            result,
+            crate::clock::now(),
+        )])
+        .await?;
+        Ok(answer)
     }
 
     /// The origin the holder's auth key signs for in an age check with PIN: the platform's own, so
@@ -205,7 +226,7 @@ impl Platform {
     /// (the flow goes back to pending, and the terminal may try again).
     pub(crate) async fn verify_age_check(&self, flow: &FlowRow, body: &[u8]) -> Result<Outcome, PlatformError> {
         let row = self.age_row(&flow.tenant_id, &flow.id).await?;
-        let at = OffsetDateTime::now_utc();
+        let at = crate::clock::now();
         let profile = self.inner.profile.clone();
         let (method, checked) = if row.pin {
             let token: WebEidToken = match serde_json::from_slice(body) {
@@ -276,7 +297,9 @@ impl Platform {
             }
         };
         let threshold = threshold_u8(row.threshold);
-        let answer = self.authority_age_check(&certificate.der, threshold).await?;
+        let answer = self
+            .authority_age_check(&flow.tenant_id, &certificate, threshold)
+            .await?;
         let validity = match answer.validity {
             honnin_authority_client::Validity::Valid => "valid",
             honnin_authority_client::Validity::Invalid => "invalid",

@@ -21,6 +21,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::audit::Actor;
+use crate::billing::{TenantStatement, TenantStatementLine};
 use crate::wire::{
     AccountOpening, AgeCheck, AgeCheckCreated, AgeCheckResult, Basic4, CardCertificate, ClientOutcome, ClientTask,
     Consent, Consents, CreateAccountOpening, CreateAgeCheck, CreateConsent, CreateLogin, CreateSchedule,
@@ -329,6 +330,20 @@ async fn get_events(
     Ok(Json(p.events(&t, q.after.as_deref(), q.limit).await?))
 }
 
+/// The tenant's statement for one JST month (`YYYY-MM`): its calls to the authority priced by the
+/// authority's fees (seed 001) plus the platform's margin, per line.
+#[utoipa::path(get, path = "/v1/billing/statements/{month}", tag = "billing",
+    params(("month" = String, Path, description = "YYYY-MM (JST)")),
+    responses((status = 200, body = TenantStatement), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("api_key" = [])))]
+async fn get_billing_statement(
+    State(p): State<Platform>,
+    Tenant(t): Tenant,
+    Path(month): Path<String>,
+) -> Result<Json<TenantStatement>, Problem> {
+    Ok(Json(p.billing_statement(&t, &month).await?))
+}
+
 /// Set the endpoint events are POSTed to; returns the signing secret (shown now only).
 #[utoipa::path(put, path = "/v1/webhook", tag = "events",
     request_body = SetWebhook,
@@ -447,10 +462,10 @@ impl Modify for Security {
 /// The OpenAPI document served at `/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "honnin platform API", description = "JPKI verification for service providers: account opening (犯収法施行規則 6条1項1号ワ), login (利用者証明), status checks (現況確認), the holder's consent (本人同意) to the latest 4 attributes, and age checks (年齢判定)."),
-    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events, put_webhook, delete_webhook, get_dead_letters, retry_dead_letter, create_schedule, list_schedules, delete_schedule,
+    info(title = "honnin platform API", description = "JPKI verification for service providers: account opening (犯収法施行規則 6条1項1号ワ), login (利用者証明), status checks (現況確認), the holder's consent (本人同意) to the latest 4 attributes, age checks (年齢判定) and the tenant's monthly statement (請求)."),
+    paths(create_account_opening, get_account_opening, create_login, get_login, get_user, get_client_task, post_client, create_status_check, get_status_check, cancel_status_check, check_user, get_events, get_billing_statement, put_webhook, delete_webhook, get_dead_letters, retry_dead_letter, create_schedule, list_schedules, delete_schedule,
         crate::api_consent::create_consent, crate::api_consent::get_consent, crate::api_consent::delete_consent, crate::api_consent::list_user_consents, crate::api_consent::create_age_check, crate::api_consent::get_age_check),
-    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage, SetWebhook, Webhook, DeadLetter, DeadLetters, CreateSchedule, Schedule, Schedules,
+    components(schemas(Problem, CreateAccountOpening, CreateLogin, FlowCreated, FlowStatus, AccountOpening, Login, Basic4, User, ClientTask, SignedApplication, WebEidToken, ClientOutcome, CreateStatusCheck, StatusCheckCreated, StatusCheck, StatusResult, Event, EventPage, SetWebhook, Webhook, DeadLetter, DeadLetters, CreateSchedule, Schedule, Schedules, TenantStatement, TenantStatementLine,
         CreateConsent, Consent, Consents, SignedConsent, CreateAgeCheck, AgeCheckCreated, AgeCheck, AgeCheckResult, CardCertificate)),
     modifiers(&Security)
 )]
@@ -489,6 +504,7 @@ pub fn router(platform: Platform) -> Router {
             axum::routing::post(cancel_status_check),
         )
         .route("/v1/events", get(get_events))
+        .route("/v1/billing/statements/{month}", get(get_billing_statement))
         .route(
             "/v1/status-check-schedules",
             axum::routing::post(create_schedule).get(list_schedules),
@@ -541,6 +557,7 @@ pub async fn serve(
     let refresher = platform.spawn_crl_refresher();
     let deliverer = platform.spawn_webhook_deliverer();
     let scheduler = platform.spawn_scheduler();
+    let declarer = platform.spawn_crl_declarer();
     let resumed = platform.resume_status_checks().await?;
     if resumed > 0 {
         tracing::info!(jobs = resumed, "resumed status checks");
@@ -554,6 +571,7 @@ pub async fn serve(
         .await;
     deliverer.abort();
     scheduler.abort();
+    declarer.abort();
     if let Some(r) = refresher {
         r.abort();
     }

@@ -67,6 +67,10 @@ pub struct PlatformConfig {
     /// After this many failed attempts a delivery becomes a dead letter.
     #[serde(default = "default_max_attempts")]
     pub webhook_max_attempts: u32,
+    /// What the platform adds to the authority's fees when it bills a tenant, in percent of each
+    /// statement line, rounded down per line (see `billing`).
+    #[serde(default)]
+    pub billing_margin_percent: u32,
 }
 
 fn default_retry_base_ms() -> u32 {

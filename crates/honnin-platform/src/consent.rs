@@ -20,12 +20,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use honnin_authority_client::{ClientError, ConsentRecorded, LatestBasic4};
 use honnin_profile::Hierarchy;
+use honnin_proto::Service;
 use honnin_verify::RevocationStatus;
 use serde_json::json;
 use sqlx::Row;
-use time::OffsetDateTime;
 
 use crate::audit::Actor;
+use crate::billing::{CallResult, Meter};
+use crate::clock;
 use crate::flows::{basic4_wire, rejection, rfc3339, Outcome};
 use crate::identity::{serial_text, Found};
 use crate::store::{insert_event_in, FlowRow};
@@ -146,14 +148,65 @@ pub(crate) enum Basic4Refresh {
 impl Platform {
     // --- the authority's services (one function each, so calls can be metered in one place) ----
 
-    /// `POST /verifier/v1/consents`: the holder's signed statement.
-    async fn authority_give_consent(&self, cms: &[u8], statement: &[u8]) -> Result<ConsentRecorded, ClientError> {
-        self.inner.authority.give_consent(cms, Some(statement)).await
+    /// `POST /verifier/v1/consents`: the holder's signed statement (metered; the authority charges
+    /// nothing for it).
+    async fn authority_give_consent(
+        &self,
+        tenant: &str,
+        user: &str,
+        signer: u64,
+        cms: &[u8],
+        statement: &[u8],
+    ) -> Result<Result<ConsentRecorded, ClientError>, PlatformError> {
+        let answer = self.inner.authority.give_consent(cms, Some(statement)).await;
+        let result = match &answer {
+            Ok(_) => Some(CallResult::Accepted),
+            Err(ClientError::ConsentStatementRefused { .. }) => Some(CallResult::Refused),
+            Err(_) => None,
+        };
+        if let Some(result) = result {
+            let m = Meter::new(
+                tenant,
+                Service::Consent,
+                Some(Hierarchy::Signing),
+                Some(signer),
+                result,
+                clock::now(),
+            );
+            self.meter(&[m.for_user(user)]).await?;
+        }
+        Ok(answer)
     }
 
-    /// `GET /verifier/v1/certificates/sign/{serial}/basic4`: the latest 4 attributes, with consent.
-    async fn authority_basic4(&self, signing_serial: u64) -> Result<LatestBasic4, ClientError> {
-        self.inner.authority.basic4(Hierarchy::Signing, signing_serial).await
+    /// `GET /verifier/v1/certificates/sign/{serial}/basic4`: the latest 4 attributes, with consent
+    /// (metered: billed as the validity check it requires).
+    async fn authority_basic4(
+        &self,
+        tenant: &str,
+        user: &str,
+        signing_serial: u64,
+    ) -> Result<Result<LatestBasic4, ClientError>, PlatformError> {
+        let answer = self.inner.authority.basic4(Hierarchy::Signing, signing_serial).await;
+        let result = match &answer {
+            Ok(_) => Some(CallResult::Found),
+            Err(ClientError::HolderDeceased { .. }) => Some(CallResult::Deceased),
+            Err(ClientError::HolderEmigrated { .. }) => Some(CallResult::Emigrated),
+            Err(ClientError::ConsentRequired { .. }) => Some(CallResult::ConsentRequired),
+            Err(ClientError::NotFound { .. }) => Some(CallResult::NotFound),
+            Err(_) => None,
+        };
+        if let Some(result) = result {
+            let m = Meter::new(
+                tenant,
+                Service::Basic4,
+                Some(Hierarchy::Signing),
+                Some(signing_serial),
+                result,
+                clock::now(),
+            );
+            self.meter(&[m.for_user(user)]).await?;
+        }
+        Ok(answer)
     }
 
     // --- the service provider's side -------------------------------------------------------
@@ -360,7 +413,7 @@ impl Platform {
                 "the statement must name this platform's verifier id and the scope asked for",
             ));
         }
-        let at = OffsetDateTime::now_utc();
+        let at = clock::now();
         if (parsed.given_at - at).whole_seconds().abs() > STATEMENT_SKEW_SECONDS {
             return Ok(Outcome::rejected(
                 "statement_stale",
@@ -389,6 +442,7 @@ impl Platform {
             ));
         }
         let checked = self.inner.revocation.check(&signer, at).await;
+        self.meter_revocation(&flow.tenant_id, &signer, &checked, at).await?;
         match &checked.status {
             RevocationStatus::Good { .. } => {}
             RevocationStatus::Revoked { reason, .. } => {
@@ -424,7 +478,10 @@ impl Platform {
                 ))
             }
         }
-        let recorded = match self.authority_give_consent(&cms, &statement).await {
+        let recorded = match self
+            .authority_give_consent(&flow.tenant_id, &row.user_id, serial, &cms, &statement)
+            .await?
+        {
             Ok(r) => r,
             Err(ClientError::ConsentStatementRefused { detail }) => {
                 return Ok(Outcome::rejected("consent_refused", detail));
@@ -492,7 +549,7 @@ impl Platform {
         let Ok(serial) = u64::from_str_radix(&serial_hex, 16) else {
             return Ok(Basic4Refresh::NoCertificate);
         };
-        let outcome = match self.authority_basic4(serial).await {
+        let outcome = match self.authority_basic4(tenant, user, serial).await? {
             Ok(latest) => {
                 if self.apply_basic4(tenant, user, &latest, learnt_at).await? {
                     Basic4Refresh::Updated

@@ -470,7 +470,7 @@ impl Platform {
             return Ok(Outcome::rejected("malformed", "cms is not base64"));
         };
         let document = opening_document(&flow.id, flow.application.as_deref().unwrap_or_default(), &flow.nonce);
-        let at = OffsetDateTime::now_utc();
+        let at = crate::clock::now();
         let profile = self.inner.profile.clone();
         // RSA verification is CPU work: keep it off the async workers.
         let (verified, document) = tokio::task::spawn_blocking(move || {
@@ -494,6 +494,7 @@ impl Platform {
             ));
         }
         let checked = self.inner.revocation.check(&signer, at).await;
+        self.meter_revocation(&flow.tenant_id, &signer, &checked, at).await?;
         let serial = signer.certificate.info().serial.to_u64();
         let evidence = |outcome: &str| EvidenceRow {
             id: String::new(),
@@ -606,7 +607,7 @@ impl Platform {
             ));
         };
         let origin = flow.origin.clone().unwrap_or_default();
-        let at = OffsetDateTime::now_utc();
+        let at = crate::clock::now();
         let profile = self.inner.profile.clone();
         let cert_for_check = cert.clone();
         let sig = signature.clone();
@@ -632,6 +633,7 @@ impl Platform {
             }
         };
         let checked = self.inner.revocation.check(&signer, at).await;
+        self.meter_revocation(&flow.tenant_id, &signer, &checked, at).await?;
         match &checked.status {
             RevocationStatus::Good { .. } => {}
             RevocationStatus::Revoked { reason, .. } => {

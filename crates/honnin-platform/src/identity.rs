@@ -5,6 +5,7 @@
 
 use honnin_authority_client::ClientError;
 use honnin_profile::Hierarchy;
+use honnin_proto::Service;
 
 use crate::{Platform, PlatformError};
 
@@ -64,7 +65,10 @@ impl Platform {
     ) -> Result<Option<String>, LinkUnavailable> {
         let mut current = serial;
         for _ in 0..MAX_CHAIN {
-            let previous = match self.inner.authority.previous(h, current).await {
+            let answer = self.inner.authority.previous(h, current).await;
+            self.meter_link(tenant, Service::Previous, h, current, &answer, Option::is_some)
+                .await?;
+            let previous = match answer {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(None),
                 Err(e) if no_link(&e) => return Ok(None),
@@ -99,7 +103,10 @@ impl Platform {
         if !counterpart {
             return Ok(Found::Nobody);
         }
-        let other = match self.inner.authority.counterpart(h, serial).await {
+        let answer = self.inner.authority.counterpart(h, serial).await;
+        self.meter_link(tenant, Service::Counterpart, h, serial, &answer, |_| true)
+            .await?;
+        let other = match answer {
             Ok(c) => match h {
                 Hierarchy::Authentication => c.sign.map(|s| (Hierarchy::Signing, s)),
                 Hierarchy::Signing => Some((Hierarchy::Authentication, c.auth)),

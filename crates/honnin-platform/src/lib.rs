@@ -19,6 +19,8 @@ mod age_check;
 pub mod api;
 mod api_consent;
 pub mod audit;
+pub mod billing;
+pub mod clock;
 pub mod config;
 mod consent;
 mod error;
@@ -41,7 +43,6 @@ use std::sync::{Arc, OnceLock};
 use honnin_authority_client::AuthorityClient;
 use honnin_profile::Hierarchy;
 use honnin_verify::TrustProfile;
-use time::OffsetDateTime;
 
 pub use config::{PlatformConfig, RevocationMethod, TrustConfig};
 pub use error::PlatformError;
@@ -89,6 +90,8 @@ pub struct InitOptions {
     pub status_check_rate: Option<u32>,
     /// First webhook retry delay in milliseconds (default 1000), doubled at each attempt.
     pub webhook_retry_base_ms: Option<u32>,
+    /// The platform's margin on the authority's fees, in percent (default 0; see [`billing`]).
+    pub billing_margin_percent: Option<u32>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PlatformError + '_ {
@@ -151,6 +154,7 @@ impl Platform {
             status_check_rate: options.status_check_rate.unwrap_or(0),
             webhook_retry_base_ms: options.webhook_retry_base_ms.unwrap_or(1000),
             webhook_max_attempts: 8,
+            billing_margin_percent: options.billing_margin_percent.unwrap_or(0),
         };
         audit::create_key(dir)?;
         let store = Store::open(&config.database).await?;
@@ -206,7 +210,7 @@ impl Platform {
     }
 
     fn now() -> i64 {
-        OffsetDateTime::now_utc().unix_timestamp()
+        clock::now().unix_timestamp()
     }
 
     /// The base URL of client URLs.
@@ -276,7 +280,7 @@ impl Platform {
             let period = std::time::Duration::from_secs(u64::from(platform.inner.config.crl_refresh_seconds.max(1)));
             loop {
                 for h in [Hierarchy::Signing, Hierarchy::Authentication] {
-                    if let Err(e) = platform.inner.revocation.refresh(h, OffsetDateTime::now_utc()).await {
+                    if let Err(e) = platform.inner.revocation.refresh(h, clock::now()).await {
                         tracing::warn!(error = %e, hierarchy = ?h, "CRL refresh failed");
                     }
                 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use honnin_profile::Hierarchy;
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::audit::Actor;
 use crate::flows::rfc3339;
@@ -169,7 +168,7 @@ impl Platform {
 
     /// Users with a certificate on the current CRL and no revocation finding recorded yet.
     async fn users_newly_on_crl(&self, tenant: &str) -> Result<Vec<String>, PlatformError> {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let crls = [
             self.inner.revocation.current_crl(Hierarchy::Signing, now).await,
             self.inner.revocation.current_crl(Hierarchy::Authentication, now).await,

@@ -6,12 +6,14 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use honnin_profile::Hierarchy;
+use honnin_proto::Service;
 use honnin_verify::interpret::{interpret, Finding, Interpretation};
 use honnin_verify::RevocationStatus;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::Actor;
+use crate::billing::{self, CallResult, Meter};
 use crate::config::RevocationMethod;
 use crate::flows::rfc3339;
 use crate::identity::hierarchy_name;
@@ -84,6 +86,7 @@ impl Outcome {
         user: &'a str,
         item: Option<(&'a str, i64)>,
         now: OffsetDateTime,
+        meters: &'a [Meter],
     ) -> StatusRecord<'a> {
         StatusRecord {
             tenant,
@@ -96,12 +99,43 @@ impl Outcome {
             on_change: self.on_change,
             event_id: &self.event_id,
             now: now.unix_timestamp(),
+            meters,
         }
     }
 }
 
+/// The meter of a CRL lookup that answered (an unknown status checked nothing: no CRL to check).
+fn crl_meter(
+    tenant: &str,
+    user: &str,
+    h: Hierarchy,
+    serial: u64,
+    status: &RevocationStatus,
+    now: OffsetDateTime,
+) -> Option<Meter> {
+    (!matches!(status, RevocationStatus::Unknown { .. })).then(|| {
+        Meter::new(
+            tenant,
+            Service::CrlCheck,
+            Some(h),
+            Some(serial),
+            CallResult::Recorded,
+            now,
+        )
+        .for_user(user)
+    })
+}
+
 impl Platform {
-    /// The status of one certificate of a user.
+    /// Declares the CRL checks just stored; a failure is retried by the background declarer.
+    async fn declare_after_check(&self) {
+        if let Err(e) = self.declare_crl_checks().await {
+            tracing::warn!(error = %e, "declaring CRL checks to the authority failed; retrying later");
+        }
+    }
+
+    /// The status of one certificate of a user; the authority calls it took go to `meters` (the
+    /// counterpart lookup is metered at once, with the link it stores).
     async fn certificate_status(
         &self,
         tenant: &str,
@@ -109,6 +143,7 @@ impl Platform {
         h: Hierarchy,
         method: RevocationMethod,
         now: OffsetDateTime,
+        meters: &mut Vec<Meter>,
     ) -> Result<Option<RevocationStatus>, PlatformError> {
         let store = &self.inner.store;
         let mut latest = store.latest_certificate(tenant, user, hierarchy_name(h)).await?;
@@ -116,7 +151,12 @@ impl Platform {
             // The user never logged in: the auth certificate of the card they opened the account with.
             if let Some((sign, _, _)) = store.latest_certificate(tenant, user, "sign").await? {
                 if let Ok(sign) = u64::from_str_radix(&sign, 16) {
-                    if let Ok(c) = self.inner.authority.counterpart(Hierarchy::Signing, sign).await {
+                    let answer = self.inner.authority.counterpart(Hierarchy::Signing, sign).await;
+                    self.meter_link(tenant, Service::Counterpart, Hierarchy::Signing, sign, &answer, |_| {
+                        true
+                    })
+                    .await?;
+                    if let Ok(c) = answer {
                         let now = now.unix_timestamp();
                         self.remember(tenant, user, &[(Hierarchy::Authentication, c.auth)], "serial_link", now)
                             .await?;
@@ -134,7 +174,13 @@ impl Platform {
             )));
         };
         Ok(Some(match method {
-            RevocationMethod::Crl => self.inner.revocation.status_by_serial(h, serial_u64, now).await,
+            RevocationMethod::Crl => {
+                let status = self.inner.revocation.status_by_serial(h, serial_u64, now).await;
+                if let Some(m) = crl_meter(tenant, user, h, serial_u64, &status, now) {
+                    meters.push(m);
+                }
+                status
+            }
             RevocationMethod::Ocsp => {
                 let Some(der) = certificate.and_then(|c| B64.decode(c).ok()) else {
                     return Ok(Some(RevocationStatus::unknown(
@@ -144,7 +190,13 @@ impl Platform {
                 // Valid when the platform learnt it; a certificate expired since is still asked about.
                 let at = OffsetDateTime::from_unix_timestamp(learnt_at).unwrap_or(now);
                 match self.inner.profile.validate_kind(&der, h, at) {
-                    Ok(v) => self.inner.revocation.check_with(method, &v, now).await.status,
+                    Ok(v) => {
+                        let checked = self.inner.revocation.check_with(method, &v, now).await;
+                        if let Some(m) = billing::ocsp_meter(tenant, h, Some(serial_u64), &checked, now) {
+                            meters.push(m.for_user(user));
+                        }
+                        checked.status
+                    }
                     Err(e) => RevocationStatus::unknown(format!("the kept certificate: {e}")),
                 }
             }
@@ -160,19 +212,20 @@ impl Platform {
         alive_events: bool,
         item: Option<(&str, i64)>,
     ) -> Result<Interpretation, PlatformError> {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
+        let mut meters = Vec::new();
         let signing = self
-            .certificate_status(tenant, user, Hierarchy::Signing, method, now)
+            .certificate_status(tenant, user, Hierarchy::Signing, method, now, &mut meters)
             .await?;
         let auth = self
-            .certificate_status(tenant, user, Hierarchy::Authentication, method, now)
+            .certificate_status(tenant, user, Hierarchy::Authentication, method, now, &mut meters)
             .await?
             .unwrap_or_else(|| RevocationStatus::unknown("no auth certificate is known for this user"));
         let meaning = interpret(signing.as_ref(), &auth);
         let o = Outcome::of(&meaning, &auth, alive_events)?;
         self.inner
             .store
-            .record_status(&o.record(tenant, user, item, now))
+            .record_status(&o.record(tenant, user, item, now, &meters))
             .await?;
         if meaning.finding == Finding::Basic4Changed {
             self.on_basic4_changed(tenant, user).await;
@@ -184,7 +237,7 @@ impl Platform {
     /// CRL indexes in memory, all results in one transaction. Users whose auth certificate the
     /// platform has not learnt yet go the single way (it asks the authority for the link).
     async fn check_batch(&self, job: &JobRow, items: &[(i64, String)]) -> Result<(), PlatformError> {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let users: Vec<String> = items.iter().map(|(_, u)| u.clone()).collect();
         let certs = self.inner.store.latest_certificates_of(&job.tenant_id, &users).await?;
         let crls = [
@@ -202,22 +255,30 @@ impl Platform {
                 slow.push((*seq, user));
                 continue;
             };
+            let mut meters = Vec::new();
+            let mut check = |h: Hierarchy, serial: &str| {
+                let s = status(if h == Hierarchy::Signing { 0 } else { 1 }, serial);
+                if let Ok(n) = u64::from_str_radix(serial, 16) {
+                    meters.extend(crl_meter(&job.tenant_id, user, h, n, &s, now));
+                }
+                s
+            };
             let signing = certs
                 .get(&(user.clone(), "sign".to_owned()))
-                .map(|(s, _, _)| status(0, s));
-            let auth = status(1, auth_serial);
+                .map(|(s, _, _)| check(Hierarchy::Signing, s));
+            let auth = check(Hierarchy::Authentication, auth_serial);
             let meaning = interpret(signing.as_ref(), &auth);
-            done.push((*seq, user, Outcome::of(&meaning, &auth, job.alive_events)?));
+            done.push((*seq, user, Outcome::of(&meaning, &auth, job.alive_events)?, meters));
         }
         let records: Vec<StatusRecord<'_>> = done
             .iter()
-            .map(|(seq, user, o)| o.record(&job.tenant_id, user, Some((&job.id, *seq)), now))
+            .map(|(seq, user, o, meters)| o.record(&job.tenant_id, user, Some((&job.id, *seq)), now, meters))
             .collect();
         self.inner.store.record_statuses(&records).await?;
         // The latest 4 attributes, for the few users whose signing certificate was revoked for a
         // change of attributes (only those with the tenant's consent cause a call).
         let basic4_changed = name(Finding::Basic4Changed);
-        for (_, user, o) in &done {
+        for (_, user, o, _) in &done {
             if o.finding == basic4_changed {
                 self.on_basic4_changed(&job.tenant_id, user).await;
             }
@@ -245,6 +306,7 @@ impl Platform {
             });
         }
         let meaning = self.check_and_record(tenant, user, method, false, None).await?;
+        self.declare_after_check().await;
         self.audit(
             Actor::Tenant(tenant.into()),
             "user.status_check",
@@ -330,6 +392,7 @@ impl Platform {
         loop {
             let items = store.pending_items(id, BATCH).await?;
             if items.is_empty() {
+                self.declare_after_check().await;
                 store.finish_job(id, "done", Self::now()).await?;
                 return Ok(());
             }
@@ -338,6 +401,7 @@ impl Platform {
             }
             if method == RevocationMethod::Crl && pause.is_none() {
                 self.check_batch(&job, &items).await?;
+                self.declare_after_check().await;
                 continue;
             }
             for (seq, user) in items {

@@ -211,13 +211,13 @@ impl Store {
         })
     }
 
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// The pool, for the queries of modules that keep their own tables (consents, age checks).
+    /// The pool, for modules that keep their own tables and SQL (billing, consents, age checks).
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     // --- tenants -------------------------------------------------------------------------------
@@ -716,6 +716,8 @@ pub struct StatusRecord<'a> {
     pub on_change: Option<&'a str>,
     pub event_id: &'a str,
     pub now: i64,
+    /// The authority calls that produced this result, metered with it (and only if it is stored).
+    pub meters: &'a [crate::billing::Meter],
 }
 
 fn job(r: &AnyRow) -> Result<JobRow, sqlx::Error> {
@@ -946,6 +948,7 @@ impl Store {
             }
         }
         let mut events: Vec<NewEvent<'_>> = Vec::new();
+        let mut meters: Vec<&crate::billing::Meter> = Vec::new();
         for group in &groups {
             let first = group[0];
             let Some((job, _)) = first.item else { continue };
@@ -1005,6 +1008,7 @@ impl Store {
                 .map(|r| r.try_get::<String, _>("id"))
                 .collect::<Result<_, _>>()?;
             for r in newly {
+                meters.extend(r.meters);
                 let kind = match (r.always, changed.contains(r.user)) {
                     (Some(k), _) => Some(k),
                     (None, true) => r.on_change,
@@ -1015,6 +1019,7 @@ impl Store {
                 }
             }
         }
+        crate::billing::insert_meters(&mut tx, meters).await?;
         insert_events(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(())
@@ -1080,6 +1085,7 @@ async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &StatusRecord<'
             .execute(&mut **tx)
             .await?;
     }
+    crate::billing::insert_meters(tx, r.meters).await?;
     let changed = sqlx::query(
         "UPDATE users SET finding = $1, finding_at = $2 WHERE tenant_id = $3 AND id = $4 \
              AND (finding IS NULL OR finding <> $5)",
@@ -1105,7 +1111,7 @@ async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &StatusRecord<'
 }
 
 /// `$from, $from+1, …` for `n` values bound after the fixed ones.
-fn placeholders(from: usize, n: usize) -> String {
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 

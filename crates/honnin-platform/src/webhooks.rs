@@ -35,7 +35,7 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
 }
 
 fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    (crate::clock::now().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 impl Platform {
@@ -181,7 +181,7 @@ impl Platform {
             Ok(r) => Some(format!("the receiver answered {}", r.status())),
             Err(e) => Some(format!("the receiver could not be reached: {e}")),
         };
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = crate::clock::now().unix_timestamp();
         match error {
             None => {
                 self.inner

@@ -6,12 +6,23 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
+use honnin_platform::billing::BillingMonth;
 use honnin_platform::{InitOptions, Platform, RevocationMethod, TrustConfig};
+use time::OffsetDateTime;
 
 #[derive(Args)]
 pub struct PlatformArgs {
+    /// Sandbox clock: act as if it were this instant (RFC 3339) and run on from there, e.g. to play
+    /// a fiscal year through with `honnin authority --now` (never in production).
+    #[arg(long, global = true, value_parser = parse_now)]
+    now: Option<OffsetDateTime>,
     #[command(subcommand)]
     command: PlatformCommand,
+}
+
+fn parse_now(s: &str) -> std::result::Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -58,6 +69,34 @@ enum PlatformCommand {
         /// First webhook retry delay in milliseconds (doubled at every failed attempt).
         #[arg(long, value_name = "MS")]
         webhook_retry_base_ms: Option<u32>,
+        /// What tenants pay on top of the authority's fees, in percent of each statement line
+        /// (rounded down per line; default 0).
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(0..=1000))]
+        billing_margin_percent: Option<u32>,
+    },
+    /// A tenant's monthly statement (JST month): its calls to the authority priced by the
+    /// authority's fees (seed 001) plus the platform's margin. Prints JSON by default, CSV with
+    /// --csv. With --reconcile (no --tenant), compares the month with the authority's statement for
+    /// the platform, fetched from it; exits 1 if they differ.
+    Bill {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        #[arg(
+            long,
+            value_name = "ID",
+            required_unless_present = "reconcile",
+            conflicts_with = "reconcile"
+        )]
+        tenant: Option<String>,
+        /// YYYY-MM
+        #[arg(long, value_name = "YYYY-MM")]
+        month: BillingMonth,
+        /// CSV (RFC 4180) instead of JSON.
+        #[arg(long, conflicts_with = "reconcile")]
+        csv: bool,
+        /// Reconcile every tenant's calls with the authority's statement (JSON).
+        #[arg(long)]
+        reconcile: bool,
     },
     /// Service providers (tenants).
     #[command(subcommand)]
@@ -138,7 +177,38 @@ enum EvidenceCommand {
 }
 
 pub async fn run(args: PlatformArgs) -> Result<ExitCode> {
+    if let Some(now) = args.now {
+        honnin_platform::clock::start_at(now);
+    }
     match args.command {
+        PlatformCommand::Bill {
+            data,
+            tenant,
+            month,
+            csv,
+            reconcile,
+        } => {
+            let platform = Platform::open(&data).await?;
+            if reconcile {
+                let r = platform.reconcile(month).await?;
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                if !r.reconciled {
+                    eprintln!(
+                        "the platform's meters and the authority's statement differ by {} yen",
+                        r.difference_yen
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            } else {
+                let tenant = tenant.context("--tenant is required")?;
+                let s = platform.tenant_statement(&tenant, month).await?;
+                if csv {
+                    print!("{}", s.to_csv());
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&s)?);
+                }
+            }
+        }
         PlatformCommand::Init {
             data,
             authority,
@@ -152,6 +222,7 @@ pub async fn run(args: PlatformArgs) -> Result<ExitCode> {
             crl_refresh_seconds,
             status_check_rate,
             webhook_retry_base_ms,
+            billing_margin_percent,
         } => {
             std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
             let trust = if trust.is_some() {
@@ -184,6 +255,7 @@ pub async fn run(args: PlatformArgs) -> Result<ExitCode> {
                     crl_refresh_seconds,
                     status_check_rate,
                     webhook_retry_base_ms,
+                    billing_margin_percent,
                 },
             )
             .await?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use honnin_platform::wire::{ConsentScope, ConsentStatement};
-use platform_kit::{Db, Receiver, Sandbox, Server};
+use platform_kit::{this_month, Db, Receiver, Sandbox, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -196,6 +196,8 @@ fn a_move_with_consent_updates_the_user_and_without_consent_nothing_is_fetched(d
     // Carol checked again, alone: still no call.
     assert_eq!(check(&s, &carol_id, "crl")["finding"], "basic4_changed");
     assert_eq!(s.authority_calls("basic4"), 2);
+    // Every call (consents, fetches, OCSP, CRL checks) is metered as the authority bills it.
+    s.reconcile(&this_month());
 }
 
 fn an_unreachable_authority_leaves_the_finding_and_the_next_check_fetches(db: Db) {
@@ -396,6 +398,7 @@ fn age_checks_answer_over_or_not_without_a_birth_date(db: Db) {
     // Nothing of it reaches the event feed; the calls went to the authority's age check.
     assert!(s.all_events().is_empty());
     assert_eq!(s.authority_calls("age-check"), 5);
+    s.reconcile(&this_month());
     let (status, p) = s.sp(
         Method::POST,
         "/v1/age-checks",

@@ -72,6 +72,12 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The current month in JST (`YYYY-MM`), the authority's and the platform's billing month.
+pub fn this_month() -> String {
+    let now = time::OffsetDateTime::now_utc() + time::Duration::hours(9);
+    format!("{:04}-{:02}", now.year(), u8::from(now.month()))
+}
+
 pub fn skip_postgres() -> bool {
     std::env::var("HONNIN_SKIP_POSTGRES").is_ok_and(|v| v == "1")
 }
@@ -420,11 +426,20 @@ impl Sandbox {
         (c["id"].as_str().expect("id").to_owned(), out.status.code())
     }
 
+    /// `honnin platform bill --month M --reconcile`: asserts the platform's metered calls, priced,
+    /// equal the authority's statement for the platform (exit 0), and returns the report.
+    pub fn reconcile(&self, month: &str) -> Value {
+        let p = self.platform_dir();
+        let out = honnin(&["platform", "bill", "--data", &p, "--month", month, "--reconcile"]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("reconciliation json");
+        assert_eq!(out.status.code(), Some(0), "not reconciled: {v:#}");
+        v
+    }
+
     /// How many calls of `service` (e.g. `basic4`, `age-check`) the platform made at the authority
     /// this month, from the authority's statement (every recorded call is on one of its lines).
     pub fn authority_calls(&self, service: &str) -> u64 {
-        let now = time::OffsetDateTime::now_utc() + time::Duration::hours(9);
-        let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+        let month = this_month();
         let out = honnin_ok(&[
             "authority",
             "verifier",
