@@ -134,6 +134,21 @@ impl Platform {
         }
     }
 
+    /// Declares the CRL checks stored so far in the background, so a job's next batch does not wait
+    /// for the authority; one such task at a time (it declares until nothing is pending), and the
+    /// job's end declares whatever is left before the job reports done.
+    fn declare_soon(&self) {
+        static RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if RUNNING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let platform = self.clone();
+        tokio::spawn(async move {
+            platform.declare_after_check().await;
+            RUNNING.store(false, std::sync::atomic::Ordering::Release);
+        });
+    }
+
     /// The status of one certificate of a user; the authority calls it took go to `meters` (the
     /// counterpart lookup is metered at once, with the link it stores).
     async fn certificate_status(
@@ -401,7 +416,7 @@ impl Platform {
             }
             if method == RevocationMethod::Crl && pause.is_none() {
                 self.check_batch(&job, &items).await?;
-                self.declare_after_check().await;
+                self.declare_soon();
                 continue;
             }
             for (seq, user) in items {
