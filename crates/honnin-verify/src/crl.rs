@@ -401,7 +401,8 @@ impl CrlIndex {
         let range = self.serials.last().copied().unwrap_or(0) - self.min;
         let target_bits = (n / 4).next_power_of_two().clamp(1, 1 << 24).trailing_zeros();
         let range_bits = 64 - range.leading_zeros();
-        self.shift = range_bits.saturating_sub(target_bits);
+        // At most 63: a CRL of a few entries spread over all 64 bits would otherwise shift by 64.
+        self.shift = range_bits.saturating_sub(target_bits).min(63);
         let count = (range >> self.shift) as usize + 1;
         let mut buckets = vec![0u32; count + 1];
         let mut b = 0usize;
@@ -577,5 +578,137 @@ mod tests {
         assert!(parse_time(0x17, b"261321014500Z").is_err());
         assert!(parse_time(0x17, b"2611210145Z").is_err());
         assert!(parse_time(0x17, b"261121014500+").is_err());
+    }
+
+    /// An unsigned CRL (the index does not look at the signature) with these entries, in this
+    /// order: (serial magnitude bytes, revocation time, reason code or None).
+    fn crl(entries: &[(Vec<u8>, u32, Option<u8>)]) -> Vec<u8> {
+        fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+            let mut out = vec![tag];
+            let n = content.len();
+            if n < 0x80 {
+                out.push(n as u8);
+            } else {
+                let bytes: Vec<u8> = n.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+                out.push(0x80 | bytes.len() as u8);
+                out.extend(bytes);
+            }
+            out.extend_from_slice(content);
+            out
+        }
+        fn time(secs: u32) -> Vec<u8> {
+            let t = OffsetDateTime::from_unix_timestamp(secs as i64).expect("time");
+            let s = format!(
+                "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            tlv(0x18, s.as_bytes())
+        }
+        let sha256_rsa = tlv(
+            0x30,
+            &[
+                0x06, 9, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00,
+            ],
+        );
+        let mut list = Vec::new();
+        for (serial, at, reason) in entries {
+            let mut int = serial.clone();
+            if int.is_empty() || int[0] & 0x80 != 0 {
+                int.insert(0, 0);
+            }
+            let mut entry = tlv(0x02, &int);
+            entry.extend(time(*at));
+            if let Some(r) = reason {
+                let ext = [tlv(0x06, &[0x55, 0x1D, 0x15]), tlv(0x04, &[0x0A, 0x01, *r])].concat();
+                entry.extend(tlv(0x30, &tlv(0x30, &ext)));
+            }
+            list.extend(tlv(0x30, &entry));
+        }
+        let mut tbs = tlv(0x02, &[1]);
+        tbs.extend(&sha256_rsa);
+        tbs.extend(tlv(0x30, &[]));
+        tbs.extend(time(1_700_000_000));
+        tbs.extend(time(1_800_000_000));
+        if !entries.is_empty() {
+            tbs.extend(tlv(0x30, &list));
+        }
+        let body = [tlv(0x30, &tbs), sha256_rsa, tlv(0x03, &[0, 1, 2, 3])].concat();
+        tlv(0x30, &body)
+    }
+
+    fn u64_entries(serials: &[u64]) -> Vec<(Vec<u8>, u32, Option<u8>)> {
+        serials
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let bytes: Vec<u8> = s.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+                let reason = [None, Some(1), Some(3), Some(5), Some(10), Some(0)][i % 6];
+                (bytes, 1_600_000_000 + i as u32, reason)
+            })
+            .collect()
+    }
+
+    /// Every listed serial is found with its own time and reason, both ways; `absent` are not found;
+    fn check(index: &CrlIndex, serials: &[u64], absent: &[u64]) {
+        let entries = u64_entries(serials);
+        for (i, &s) in serials.iter().enumerate() {
+            let found = index.lookup_u64(s).unwrap_or_else(|| panic!("serial {s:#x} not found"));
+            assert_eq!(found.revoked_at_unix(), entries[i].1, "time of {s:#x}");
+            assert_eq!(found.reason, entries[i].2.unwrap_or(NO_REASON), "reason of {s:#x}");
+            assert_eq!(index.lookup(&s.to_be_bytes()), Some(found));
+        }
+        for &s in absent {
+            assert_eq!(index.lookup_u64(s), None, "absent serial {s:#x} found");
+            assert_eq!(index.lookup(&s.to_be_bytes()), None);
+        }
+    }
+
+    fn index_of(serials: &[u64]) -> CrlIndex {
+        let index = CrlIndex::parse_unverified(&crl(&u64_entries(serials))).expect("index");
+        assert_eq!(index.len(), serials.len());
+        index
+    }
+
+    #[test]
+    fn empty_crl() {
+        let index = index_of(&[]);
+        assert!(index.is_empty());
+        check(&index, &[], &[0, 1, 12345, u64::MAX]);
+        assert!(index.memory_bytes() < 64);
+    }
+
+    #[test]
+    fn one_entry() {
+        for s in [0u64, 1, 0x0123_4567_89AB_CDEF, u64::MAX] {
+            let index = index_of(&[s]);
+            let absent: Vec<u64> = [s.wrapping_sub(1), s.wrapping_add(1), s ^ (1 << 48), s ^ (1 << 63)].into();
+            check(&index, &[s], &absent);
+        }
+    }
+
+    #[test]
+    fn min_and_max_serials_and_neighbours() {
+        let serials = [0u64, 1, 2, u64::MAX - 2, u64::MAX];
+        let index = index_of(&serials);
+        check(
+            &index,
+            &serials,
+            &[3, 1 << 48, (1 << 48) + 1, u64::MAX - 3, u64::MAX - (1 << 48)],
+        );
+    }
+
+    /// Few serials spread over the whole 64-bit range: the bucket table still spans them.
+    #[test]
+    fn sparse_wide_serials() {
+        let serials: Vec<u64> = (0..1_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        let mut sorted = serials.clone();
+        sorted.sort_unstable();
+        let index = index_of(&sorted);
+        check(&index, &sorted, &[sorted[0] + 1, sorted[500] - 1]);
     }
 }
