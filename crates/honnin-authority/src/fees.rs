@@ -63,108 +63,21 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use honnin_profile::dates::jst_date;
 use honnin_profile::Hierarchy;
 use honnin_proto::{
     BillingMonth, CrlCheck, CrlCheckOutcome, CrlCheckResult, FeeBasis, Statement, StatementLine, MAX_CRL_CHECKS,
 };
 use sqlx::Row;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::store::hierarchy_from_db;
 use crate::verifiers::{db_serial, time_from_db, CallResult, NewCall, VerifierService};
 use crate::{Authority, AuthorityError};
 
-/// 署名用電子証明書の有効性確認 1件.
-pub const SIGN_VALIDITY_CHECK_YEN: u64 = 20;
-/// 利用者証明用電子証明書の有効性確認 1件.
-pub const AUTH_VALIDITY_CHECK_YEN: u64 = 2;
-/// 対応証明書の発行の番号の提供 1件.
-pub const COUNTERPART_YEN: u64 = 2;
-
-/// The price of one call billed on `basis` for a certificate of `hierarchy`.
-pub fn unit_price(basis: FeeBasis, hierarchy: Option<Hierarchy>) -> u64 {
-    match (basis, hierarchy) {
-        (FeeBasis::ValidityCheck, Some(Hierarchy::Signing)) => SIGN_VALIDITY_CHECK_YEN,
-        (FeeBasis::ValidityCheck, Some(Hierarchy::Authentication)) => AUTH_VALIDITY_CHECK_YEN,
-        (FeeBasis::Counterpart, _) => COUNTERPART_YEN,
-        _ => 0,
-    }
-}
-
-/// The first month of the fiscal year (年度, April to March) that `month` belongs to.
-pub fn fiscal_year_start(month: BillingMonth) -> BillingMonth {
-    let year = if (month.month() as u8) >= 4 {
-        month.year()
-    } else {
-        month.year() - 1
-    };
-    BillingMonth::new(year, 4).unwrap_or(month)
-}
-
-/// A recorded call as billing sees it, with the holder of the certificate it named.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct BillableCall {
-    at: OffsetDateTime,
-    service: VerifierService,
-    hierarchy: Option<Hierarchy>,
-    serial: Option<u64>,
-    result: CallResult,
-    holder: Option<String>,
-}
-
-impl BillableCall {
-    /// A check that answered the validity of one certificate this authority issued.
-    fn checked_validity(&self) -> bool {
-        use CallResult as R;
-        use VerifierService as S;
-        matches!(
-            (self.service, self.result),
-            (S::Ocsp, R::Good | R::Revoked) | (S::AgeCheck, R::Valid | R::Invalid) | (S::CrlCheck, R::Recorded)
-        )
-    }
-
-    /// The certificate and JST day of a call, for "a check of the same certificate the same day".
-    fn day_key(&self) -> Option<(Date, Hierarchy, u64)> {
-        Some((jst_date(self.at), self.hierarchy?, self.serial?))
-    }
-}
-
-/// The basis of each call of a month, given the holders whose CRL checks were already counted this
-/// fiscal year (per hierarchy) before the month.
-fn bases(calls: &[BillableCall], mut counted: HashSet<(String, Hierarchy)>) -> Vec<FeeBasis> {
-    use CallResult as R;
-    use VerifierService as S;
-    let checked: HashSet<_> = calls
-        .iter()
-        .filter(|c| c.checked_validity())
-        .filter_map(BillableCall::day_key)
-        .collect();
-    calls
-        .iter()
-        .map(|c| match (c.service, c.result) {
-            (S::Crl | S::Consent | S::Statement, _) => FeeBasis::Free,
-            // Whatever names no certificate of a hierarchy (a malformed OCSP request, a stranger's
-            // certificate in an age check) checked nothing.
-            _ if c.hierarchy.is_none() => FeeBasis::NoCheck,
-            (S::Ocsp, R::Good | R::Revoked) | (S::AgeCheck, R::Valid | R::Invalid) => FeeBasis::ValidityCheck,
-            (S::CrlCheck, R::Recorded) => match (&c.holder, c.hierarchy) {
-                (Some(holder), Some(h)) if counted.insert((holder.clone(), h)) => FeeBasis::ValidityCheck,
-                (Some(_), _) => FeeBasis::CountedThisYear,
-                (None, _) => FeeBasis::NoCheck,
-            },
-            (S::Previous | S::Next, R::Found | R::None) | (S::Basic4, R::Found | R::Deceased | R::Emigrated) => {
-                if c.day_key().is_some_and(|k| checked.contains(&k)) {
-                    FeeBasis::CoveredByValidityCheck
-                } else {
-                    FeeBasis::ValidityCheck
-                }
-            }
-            (S::Counterpart, R::Found | R::None) => FeeBasis::Counterpart,
-            _ => FeeBasis::NoCheck,
-        })
-        .collect()
-}
+use honnin_proto::fees::{bases, BillableCall};
+pub use honnin_proto::fees::{
+    fiscal_year_start, unit_price, AUTH_VALIDITY_CHECK_YEN, COUNTERPART_YEN, SIGN_VALIDITY_CHECK_YEN,
+};
 
 /// Statement lines (ordered by service, then signing, auth, none, then basis) and the total.
 fn lines(calls: &[BillableCall], bases: &[FeeBasis]) -> Result<(Vec<StatementLine>, u64), AuthorityError> {
@@ -318,8 +231,9 @@ impl Authority {
                         .map(hierarchy_from_db)
                         .transpose()?,
                     serial: db_serial(row.try_get(3)?),
-                    result: CallResult::from_db(&row.try_get::<String, _>(4)?).ok_or_else(|| bad("result"))?,
+                    result: CallResult::from_name(&row.try_get::<String, _>(4)?).ok_or_else(|| bad("result"))?,
                     holder: row.try_get(5)?,
+                    caller: (),
                 })
             })
             .collect::<Result<Vec<_>, AuthorityError>>()?;
@@ -351,6 +265,7 @@ mod tests {
             serial: Some(serial),
             result,
             holder: Some(format!("holder-of-{serial}")),
+            caller: (),
         }
     }
 

@@ -76,102 +76,7 @@ pub struct Consent {
     pub withdrawn_at: Option<OffsetDateTime>,
 }
 
-/// What a verifier call answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CallResult {
-    /// OCSP: the certificate is good.
-    Good,
-    /// OCSP: the certificate is revoked.
-    Revoked,
-    /// OCSP: the authority never issued this serial.
-    Unknown,
-    /// OCSP: the request named a CA this authority does not run.
-    Unauthorized,
-    /// OCSP: the request could not be parsed.
-    Malformed,
-    /// OCSP: the responder failed and answered internalError.
-    Error,
-    /// CRL: the CRL was sent.
-    Sent,
-    /// CRL: the verifier's copy was current (304).
-    NotModified,
-    /// Link: a linked certificate was answered.
-    Found,
-    /// Link: the certificate has no such link (answered `null`).
-    None,
-    /// Link: no certificate with this serial in this hierarchy (404).
-    NotFound,
-    /// Link or basic 4: the holder has no live consent for this verifier (403).
-    ConsentRequired,
-    /// Age check: the certificate is this authority's and valid at the time asked.
-    Valid,
-    /// Age check: the certificate is this authority's but expired, not yet valid or revoked then.
-    Invalid,
-    /// CRL check: the declared check was recorded against the certificate's holder.
-    Recorded,
-    /// Basic 4: the holder has died (410, no attributes).
-    Deceased,
-    /// Basic 4: the holder has moved abroad (410, no attributes).
-    Emigrated,
-    /// Signed consent: the statement verified and the consent is live.
-    Accepted,
-    /// Signed consent: the statement was refused (422).
-    Refused,
-}
-
-impl CallResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallResult::Good => "good",
-            CallResult::Revoked => "revoked",
-            CallResult::Unknown => "unknown",
-            CallResult::Unauthorized => "unauthorized",
-            CallResult::Malformed => "malformed",
-            CallResult::Error => "error",
-            CallResult::Sent => "sent",
-            CallResult::NotModified => "not-modified",
-            CallResult::Found => "found",
-            CallResult::None => "none",
-            CallResult::NotFound => "not-found",
-            CallResult::ConsentRequired => "consent-required",
-            CallResult::Valid => "valid",
-            CallResult::Invalid => "invalid",
-            CallResult::Recorded => "recorded",
-            CallResult::Deceased => "deceased",
-            CallResult::Emigrated => "emigrated",
-            CallResult::Accepted => "accepted",
-            CallResult::Refused => "refused",
-        }
-    }
-
-    pub(crate) fn from_db(s: &str) -> Option<Self> {
-        use CallResult::*;
-        [
-            Good,
-            Revoked,
-            Unknown,
-            Unauthorized,
-            Malformed,
-            Error,
-            Sent,
-            NotModified,
-            Found,
-            None,
-            NotFound,
-            ConsentRequired,
-            Valid,
-            Invalid,
-            Recorded,
-            Deceased,
-            Emigrated,
-            Accepted,
-            Refused,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
-}
+pub use honnin_proto::fees::CallResult;
 
 /// One recorded verifier call: enough to bill it (verifier, time, service, hierarchy, serials, result).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -691,7 +596,7 @@ impl Authority {
                         .transpose()?,
                     serial: db_serial(row.try_get(5)?),
                     linked_serial: db_serial(row.try_get(6)?),
-                    result: CallResult::from_db(&row.try_get::<String, _>(7)?).ok_or_else(|| bad("result"))?,
+                    result: CallResult::from_name(&row.try_get::<String, _>(7)?).ok_or_else(|| bad("result"))?,
                 })
             })
             .collect()

@@ -59,117 +59,39 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use honnin_profile::dates::jst_date;
 use honnin_profile::Hierarchy;
 pub use honnin_proto::{BillingMonth, MAX_CRL_CHECKS};
 use honnin_proto::{CrlCheck, CrlCheckResult, FeeBasis, Service, Statement, StatementLine};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::identity::{hierarchy_name, serial_text};
 use crate::store::Store;
 use crate::{ids, Platform, PlatformError};
 
-/// 署名用電子証明書の有効性確認 1件 (seed 001).
-pub const SIGN_VALIDITY_CHECK_YEN: u64 = 20;
-/// 利用者証明用電子証明書の有効性確認 1件 (seed 001).
-pub const AUTH_VALIDITY_CHECK_YEN: u64 = 2;
-/// 対応証明書の発行の番号の提供 1件 (seed 001 ※1).
-pub const COUNTERPART_YEN: u64 = 2;
+use honnin_proto::fees::{bases, BillableCall};
+pub use honnin_proto::fees::{
+    fiscal_year_start, unit_price, CallResult, AUTH_VALIDITY_CHECK_YEN, COUNTERPART_YEN, SIGN_VALIDITY_CHECK_YEN,
+};
 
 /// How often pending CRL-check declarations are retried in the background.
 const DECLARE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// What the authority answered to one call, named as the authority records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CallResult {
-    /// OCSP: good.
-    Good,
-    /// OCSP: revoked.
-    Revoked,
-    /// OCSP: unknown, or an answer the platform could not use.
-    Unknown,
-    /// Link or latest 4 attributes: answered.
-    Found,
-    /// Link: answered `null` (no such link).
-    None,
-    /// No certificate with this serial at the authority.
-    NotFound,
-    /// The holder has not consented (403).
-    ConsentRequired,
-    /// Age check: valid.
-    Valid,
-    /// Age check: invalid.
-    Invalid,
-    /// CRL check: made against the platform's CRL copy (and, once declared, recorded).
-    Recorded,
-    /// Latest 4 attributes: the holder died.
-    Deceased,
-    /// Latest 4 attributes: the holder emigrated.
-    Emigrated,
-    /// Signed consent accepted.
-    Accepted,
-    /// Signed consent refused.
-    Refused,
-}
-
-impl CallResult {
-    const ALL: [CallResult; 14] = [
-        CallResult::Good,
-        CallResult::Revoked,
-        CallResult::Unknown,
-        CallResult::Found,
-        CallResult::None,
-        CallResult::NotFound,
-        CallResult::ConsentRequired,
-        CallResult::Valid,
-        CallResult::Invalid,
-        CallResult::Recorded,
-        CallResult::Deceased,
-        CallResult::Emigrated,
-        CallResult::Accepted,
-        CallResult::Refused,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallResult::Good => "good",
-            CallResult::Revoked => "revoked",
-            CallResult::Unknown => "unknown",
-            CallResult::Found => "found",
-            CallResult::None => "none",
-            CallResult::NotFound => "not-found",
-            CallResult::ConsentRequired => "consent-required",
-            CallResult::Valid => "valid",
-            CallResult::Invalid => "invalid",
-            CallResult::Recorded => "recorded",
-            CallResult::Deceased => "deceased",
-            CallResult::Emigrated => "emigrated",
-            CallResult::Accepted => "accepted",
-            CallResult::Refused => "refused",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// What a link lookup's answer means for billing; `None` when the authority recorded nothing
-    /// billable we could know of (unreachable, failed).
-    pub fn of_link<T>(
-        answer: &Result<T, honnin_authority_client::ClientError>,
-        found: impl Fn(&T) -> bool,
-    ) -> Option<Self> {
-        use honnin_authority_client::ClientError as E;
-        match answer {
-            Ok(v) if found(v) => Some(CallResult::Found),
-            Ok(_) => Some(CallResult::None),
-            Err(E::ConsentRequired { .. }) => Some(CallResult::ConsentRequired),
-            Err(E::NotFound { .. }) => Some(CallResult::NotFound),
-            Err(_) => None,
-        }
+/// What a link lookup's answer means for billing; `None` when the authority recorded nothing
+/// billable we could know of (unreachable, failed).
+pub fn link_result<T>(
+    answer: &Result<T, honnin_authority_client::ClientError>,
+    found: impl Fn(&T) -> bool,
+) -> Option<CallResult> {
+    use honnin_authority_client::ClientError as E;
+    match answer {
+        Ok(v) if found(v) => Some(CallResult::Found),
+        Ok(_) => Some(CallResult::None),
+        Err(E::ConsentRequired { .. }) => Some(CallResult::ConsentRequired),
+        Err(E::NotFound { .. }) => Some(CallResult::NotFound),
+        Err(_) => None,
     }
 }
 
@@ -264,30 +186,10 @@ const METER_ROWS: usize = 500;
 
 // --- the rules -------------------------------------------------------------------------------
 
-/// The price of one call billed on `basis` for a certificate of `hierarchy` (seed 001).
-pub fn unit_price(basis: FeeBasis, hierarchy: Option<Hierarchy>) -> u64 {
-    match (basis, hierarchy) {
-        (FeeBasis::ValidityCheck, Some(Hierarchy::Signing)) => SIGN_VALIDITY_CHECK_YEN,
-        (FeeBasis::ValidityCheck, Some(Hierarchy::Authentication)) => AUTH_VALIDITY_CHECK_YEN,
-        (FeeBasis::Counterpart, _) => COUNTERPART_YEN,
-        _ => 0,
-    }
-}
-
 /// The platform's margin on a line: `floor(amount × percent / 100)` yen (切り捨て, per line).
 pub fn margin_yen(authority_amount_yen: u64, percent: u32) -> u64 {
     let m = u128::from(authority_amount_yen) * u128::from(percent) / 100;
     u64::try_from(m).unwrap_or(u64::MAX)
-}
-
-/// The first month (April) of the fiscal year (年度) `month` belongs to.
-pub fn fiscal_year_start(month: BillingMonth) -> BillingMonth {
-    let year = if (month.month() as u8) >= 4 {
-        month.year()
-    } else {
-        month.year() - 1
-    };
-    BillingMonth::new(year, 4).unwrap_or(month)
 }
 
 /// The fiscal year (年度, named by the year it starts in) of an instant, in JST.
@@ -295,71 +197,10 @@ pub fn fiscal_year(at: OffsetDateTime) -> i32 {
     fiscal_year_start(BillingMonth::containing(at)).year()
 }
 
-/// A metered call as the rules see it.
-#[derive(Clone, Debug)]
-struct Priced {
-    /// When the authority saw it (a CRL check: when it was declared, in the platform's view of the
-    /// authority; its own time in a tenant's view).
-    at: OffsetDateTime,
-    tenant: String,
-    service: Service,
-    hierarchy: Option<Hierarchy>,
-    serial: Option<u64>,
-    result: CallResult,
-    /// Whose CRL checks count once a year.
-    holder: Option<String>,
-}
-
-impl Priced {
-    fn checked_validity(&self) -> bool {
-        use CallResult as R;
-        matches!(
-            (self.service, self.result),
-            (Service::Ocsp, R::Good | R::Revoked)
-                | (Service::AgeCheck, R::Valid | R::Invalid)
-                | (Service::CrlCheck, R::Recorded)
-        )
-    }
-
-    fn day_key(&self) -> Option<(Date, Hierarchy, u64)> {
-        Some((jst_date(self.at), self.hierarchy?, self.serial?))
-    }
-}
-
-/// The basis of each call of a month (the authority's table, `honnin-authority` `fees.rs`), given
-/// the holders whose CRL checks were already counted this fiscal year before the month. `calls`
-/// are in the order they happened.
-fn bases(calls: &[Priced], mut counted: HashSet<(String, Hierarchy)>) -> Vec<FeeBasis> {
-    use CallResult as R;
-    use Service as S;
-    let checked: HashSet<_> = calls
-        .iter()
-        .filter(|c| c.checked_validity())
-        .filter_map(Priced::day_key)
-        .collect();
-    calls
-        .iter()
-        .map(|c| match (c.service, c.result) {
-            (S::Crl | S::Consent | S::Statement, _) => FeeBasis::Free,
-            _ if c.hierarchy.is_none() => FeeBasis::NoCheck,
-            (S::Ocsp, R::Good | R::Revoked) | (S::AgeCheck, R::Valid | R::Invalid) => FeeBasis::ValidityCheck,
-            (S::CrlCheck, R::Recorded) => match (&c.holder, c.hierarchy) {
-                (Some(holder), Some(h)) if counted.insert((holder.clone(), h)) => FeeBasis::ValidityCheck,
-                (Some(_), _) => FeeBasis::CountedThisYear,
-                (None, _) => FeeBasis::NoCheck,
-            },
-            (S::Previous | S::Next, R::Found | R::None) | (S::Basic4, R::Found | R::Deceased | R::Emigrated) => {
-                if c.day_key().is_some_and(|k| checked.contains(&k)) {
-                    FeeBasis::CoveredByValidityCheck
-                } else {
-                    FeeBasis::ValidityCheck
-                }
-            }
-            (S::Counterpart, R::Found | R::None) => FeeBasis::Counterpart,
-            _ => FeeBasis::NoCheck,
-        })
-        .collect()
-}
+/// A metered call as the rules see it; the caller is the tenant. `at` is when the authority saw it
+/// (a CRL check: when it was declared, in the platform's view of the authority; its own time in a
+/// tenant's view).
+type Priced = BillableCall<String>;
 
 /// Statement lines in the authority's order (service, then signing, auth, none, then basis), with
 /// the calls of each line.
@@ -662,7 +503,7 @@ impl Platform {
         answer: &Result<T, honnin_authority_client::ClientError>,
         found: impl Fn(&T) -> bool,
     ) -> Result<(), PlatformError> {
-        if let Some(result) = CallResult::of_link(answer, found) {
+        if let Some(result) = link_result(answer, found) {
             self.meter(&[Meter::new(
                 tenant,
                 service,
@@ -718,7 +559,7 @@ impl Platform {
                 Ok(Priced {
                     at: r.at,
                     holder: tenant_holder(&r),
-                    tenant: r.tenant,
+                    caller: r.tenant,
                     service: r.service,
                     hierarchy: r.hierarchy,
                     serial: r.serial,
@@ -817,7 +658,7 @@ impl Platform {
             }
             calls.push(Priced {
                 at: declared,
-                tenant: r.tenant,
+                caller: r.tenant,
                 service: r.service,
                 hierarchy: r.hierarchy,
                 serial: r.serial,
@@ -836,7 +677,7 @@ impl Platform {
             let r = row(r)?;
             calls.push(Priced {
                 at: r.at,
-                tenant: r.tenant,
+                caller: r.tenant,
                 service: r.service,
                 hierarchy: r.hierarchy,
                 serial: r.serial,
@@ -867,7 +708,7 @@ impl Platform {
         let mut attributed: BTreeMap<String, u64> = BTreeMap::new();
         for (line, calls) in &view {
             for c in calls {
-                *attributed.entry(c.tenant.clone()).or_default() += line.unit_price_yen;
+                *attributed.entry(c.caller.clone()).or_default() += line.unit_price_yen;
             }
         }
         let platform: Vec<StatementLine> = view.into_iter().map(|(l, _)| l).collect();
@@ -1105,7 +946,7 @@ mod tests {
     fn call(at: OffsetDateTime, service: Service, h: Hierarchy, serial: u64, result: R, holder: &str) -> Priced {
         Priced {
             at,
-            tenant: "t".into(),
+            caller: "t".into(),
             service,
             hierarchy: Some(h),
             serial: Some(serial),

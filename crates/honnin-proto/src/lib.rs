@@ -35,6 +35,8 @@ pub const JSON_CONTENT_TYPE: &str = "application/json";
 
 /// The `type` URIs of the authority's problem documents: one per kind of error, so a client tells
 /// them apart without reading `title` or `detail`.
+pub mod fees;
+
 pub mod problem_type {
     /// 401: no, unknown or wrong verifier credentials.
     pub const UNAUTHORIZED: &str = "https://honnin.dev/problems/unauthorized";
