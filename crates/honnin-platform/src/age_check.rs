@@ -19,13 +19,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use honnin_profile::Hierarchy;
 use honnin_proto::Service;
-use honnin_verify::VerifyError;
 use serde_json::json;
 use sqlx::Row;
 
 use crate::audit::Actor;
 use crate::billing::{CallResult, Meter};
-use crate::flows::{rejection, rfc3339, web_eid_algorithm, Outcome};
+use crate::flows::{rejection, rfc3339, Outcome};
 use crate::store::FlowRow;
 use crate::wire::{
     AgeCheck, AgeCheckCreated, AgeCheckResult, CardCertificate, ClientTask, CreateAgeCheck, FlowStatus, WebEidToken,
@@ -227,43 +226,19 @@ impl Platform {
     pub(crate) async fn verify_age_check(&self, flow: &FlowRow, body: &[u8]) -> Result<Outcome, PlatformError> {
         let row = self.age_row(&flow.tenant_id, &flow.id).await?;
         let at = crate::clock::now();
-        let profile = self.inner.profile.clone();
-        let (method, checked) = if row.pin {
+        let (method, certificate) = if row.pin {
             let token: WebEidToken = match serde_json::from_slice(body) {
                 Ok(t) => t,
                 Err(e) => return Ok(Outcome::rejected("malformed", format!("not a Web eID token: {e}"))),
             };
-            if token.format != "web-eid:1.0" {
-                return Ok(Outcome::rejected(
-                    "malformed",
-                    format!("unsupported token format {:?}", token.format),
-                ));
-            }
-            let Some(algorithm) = web_eid_algorithm(&token.algorithm) else {
-                return Ok(Outcome::rejected(
-                    "unsupported_algorithm",
-                    format!("algorithm {:?} (RS256, RS384, RS512)", token.algorithm),
-                ));
-            };
-            let (Ok(cert), Ok(signature), Ok(nonce)) = (
-                B64.decode(token.unverified_certificate.trim()),
-                B64.decode(token.signature.trim()),
-                B64.decode(&flow.nonce),
-            ) else {
-                return Ok(Outcome::rejected(
-                    "malformed",
-                    "certificate, signature or nonce is not base64",
-                ));
-            };
             let origin = self.age_check_origin();
-            let checked = tokio::task::spawn_blocking(move || {
-                let v = profile.validate_kind(&cert, Hierarchy::Authentication, at)?;
-                honnin_verify::signature::verify_login_proof(&v, &origin, &nonce, &algorithm, &signature)?;
-                Ok::<_, VerifyError>(v)
-            })
-            .await
-            .map_err(|e| PlatformError::Corrupt(e.to_string()))?;
-            ("pin", checked)
+            match self
+                .verify_web_eid(&token, &flow.nonce, &origin, at, "this age check's challenge")
+                .await?
+            {
+                Ok(proof) => ("pin", proof.signer),
+                Err(rejected) => return Ok(rejected),
+            }
         } else {
             let submitted: CardCertificate = match serde_json::from_slice(body) {
                 Ok(c) => c,
@@ -277,23 +252,17 @@ impl Platform {
             let Ok(cert) = B64.decode(submitted.certificate.trim()) else {
                 return Ok(Outcome::rejected("malformed", "certificate is not base64"));
             };
+            let profile = self.inner.profile.clone();
             let checked =
                 tokio::task::spawn_blocking(move || profile.validate_kind(&cert, Hierarchy::Authentication, at))
                     .await
                     .map_err(|e| PlatformError::Corrupt(e.to_string()))?;
-            ("card_read", checked)
-        };
-        let certificate = match checked {
-            Ok(v) => v,
-            Err(VerifyError::BadSignature) => {
-                return Ok(Outcome::rejected(
-                    "proof_invalid",
-                    "the proof does not verify for this age check's challenge",
-                ))
-            }
-            Err(e) => {
-                let (code, detail) = rejection(&e);
-                return Ok(Outcome::rejected(code, detail));
+            match checked {
+                Ok(v) => ("card_read", v),
+                Err(e) => {
+                    let (code, detail) = rejection(&e);
+                    return Ok(Outcome::rejected(code, detail));
+                }
             }
         };
         let threshold = threshold_u8(row.threshold);

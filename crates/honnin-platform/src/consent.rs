@@ -21,7 +21,6 @@ use base64::Engine;
 use honnin_authority_client::{ClientError, ConsentRecorded, LatestBasic4};
 use honnin_profile::Hierarchy;
 use honnin_proto::Service;
-use honnin_verify::RevocationStatus;
 use serde_json::json;
 use sqlx::Row;
 
@@ -441,23 +440,9 @@ impl Platform {
                 "a consent needs the signing certificate (署名用電子証明書)",
             ));
         }
-        let checked = self.inner.revocation.check(&signer, at).await;
-        self.meter_revocation(&flow.tenant_id, &signer, &checked, at).await?;
-        match &checked.status {
-            RevocationStatus::Good { .. } => {}
-            RevocationStatus::Revoked { reason, .. } => {
-                return Ok(Outcome::rejected(
-                    "certificate_revoked",
-                    format!("the signing certificate is revoked ({})", reason.as_str()),
-                ))
-            }
-            RevocationStatus::Unknown { why } => return Ok(Outcome::rejected("revocation_unknown", why.clone())),
-        }
-        let Some(serial) = signer.certificate.info().serial.to_u64() else {
-            return Ok(Outcome::rejected(
-                "malformed",
-                "the certificate's serial is longer than 64 bits",
-            ));
+        let serial = match self.good_serial(&flow.tenant_id, &signer, at, "signing").await? {
+            Ok((serial, _)) => serial,
+            Err(rejected) => return Ok(rejected),
         };
         // The same person: a signing certificate of this user, or one the authority links to one.
         let now = at.unix_timestamp();

@@ -59,6 +59,13 @@ pub(crate) fn rejection(e: &VerifyError) -> (&'static str, String) {
 }
 
 /// What a completed flow came to.
+/// A verified Web eID proof: the auth certificate validated, with the bytes the token carried.
+pub(crate) struct WebEidProof {
+    pub(crate) signer: Validated,
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+}
+
 pub(crate) struct Outcome {
     pub(crate) status: FlowStatus,
     pub(crate) reason: Option<&'static str>,
@@ -584,72 +591,20 @@ impl Platform {
     }
 
     async fn verify_login(&self, flow: &FlowRow, token: &WebEidToken) -> Result<Outcome, PlatformError> {
-        if token.format != "web-eid:1.0" {
-            return Ok(Outcome::rejected(
-                "malformed",
-                format!("unsupported token format {:?}", token.format),
-            ));
-        }
-        let Some(algorithm) = web_eid_algorithm(&token.algorithm) else {
-            return Ok(Outcome::rejected(
-                "unsupported_algorithm",
-                format!("algorithm {:?} (RS256, RS384, RS512)", token.algorithm),
-            ));
-        };
-        let (Ok(cert), Ok(signature), Ok(nonce)) = (
-            B64.decode(token.unverified_certificate.trim()),
-            B64.decode(token.signature.trim()),
-            B64.decode(&flow.nonce),
-        ) else {
-            return Ok(Outcome::rejected(
-                "malformed",
-                "certificate, signature or nonce is not base64",
-            ));
-        };
         let origin = flow.origin.clone().unwrap_or_default();
         let at = crate::clock::now();
-        let profile = self.inner.profile.clone();
-        let cert_for_check = cert.clone();
-        let sig = signature.clone();
-        let o = origin.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            let v = profile.validate_kind(&cert_for_check, Hierarchy::Authentication, at)?;
-            honnin_verify::signature::verify_login_proof(&v, &o, &nonce, &algorithm, &sig)?;
-            Ok::<_, VerifyError>(v)
-        })
-        .await
-        .map_err(|e| PlatformError::Corrupt(e.to_string()))?;
-        let signer = match checked {
-            Ok(v) => v,
-            Err(VerifyError::BadSignature) => {
-                return Ok(Outcome::rejected(
-                    "proof_invalid",
-                    "the proof does not verify for this login's origin and challenge",
-                ))
-            }
-            Err(e) => {
-                let (code, detail) = rejection(&e);
-                return Ok(Outcome::rejected(code, detail));
-            }
+        let proof = match self
+            .verify_web_eid(token, &flow.nonce, &origin, at, "this login's origin and challenge")
+            .await?
+        {
+            Ok(p) => p,
+            Err(rejected) => return Ok(rejected),
         };
-        let checked = self.inner.revocation.check(&signer, at).await;
-        self.meter_revocation(&flow.tenant_id, &signer, &checked, at).await?;
-        match &checked.status {
-            RevocationStatus::Good { .. } => {}
-            RevocationStatus::Revoked { reason, .. } => {
-                return Ok(Outcome::rejected(
-                    "certificate_revoked",
-                    format!("the auth certificate is revoked ({})", reason.as_str()),
-                ))
-            }
-            // A login cannot be "unknown": without a known-good status it fails closed.
-            RevocationStatus::Unknown { why } => return Ok(Outcome::rejected("revocation_unknown", why.clone())),
-        }
-        let Some(serial) = signer.certificate.info().serial.to_u64() else {
-            return Ok(Outcome::rejected(
-                "malformed",
-                "the certificate's serial is longer than 64 bits",
-            ));
+        let (signer, cert, signature) = (proof.signer, proof.certificate, proof.signature);
+        // A login cannot be "unknown": without a known-good status it fails closed.
+        let (serial, checked) = match self.good_serial(&flow.tenant_id, &signer, at, "auth").await? {
+            Ok(good) => good,
+            Err(rejected) => return Ok(rejected),
         };
         let now = at.unix_timestamp();
         let user = match self
@@ -703,6 +658,96 @@ impl Platform {
             detail: None,
             user_id: Some(user),
             evidence_id: Some(evidence_id),
+        })
+    }
+
+    /// A Web eID token (an auth-key signature over SHA-256(origin) ‖ SHA-256(nonce)) checked: its
+    /// form, the auth certificate's chain at `at`, and the proof for `origin` and the flow's nonce.
+    /// `Err` is the rejection the client gets; `what` names what the proof was for.
+    pub(crate) async fn verify_web_eid(
+        &self,
+        token: &WebEidToken,
+        nonce_b64: &str,
+        origin: &str,
+        at: time::OffsetDateTime,
+        what: &str,
+    ) -> Result<Result<WebEidProof, Outcome>, PlatformError> {
+        if token.format != "web-eid:1.0" {
+            return Ok(Err(Outcome::rejected(
+                "malformed",
+                format!("unsupported token format {:?}", token.format),
+            )));
+        }
+        let Some(algorithm) = web_eid_algorithm(&token.algorithm) else {
+            return Ok(Err(Outcome::rejected(
+                "unsupported_algorithm",
+                format!("algorithm {:?} (RS256, RS384, RS512)", token.algorithm),
+            )));
+        };
+        let (Ok(certificate), Ok(signature), Ok(nonce)) = (
+            B64.decode(token.unverified_certificate.trim()),
+            B64.decode(token.signature.trim()),
+            B64.decode(nonce_b64),
+        ) else {
+            return Ok(Err(Outcome::rejected(
+                "malformed",
+                "certificate, signature or nonce is not base64",
+            )));
+        };
+        let profile = self.inner.profile.clone();
+        let (cert, sig, origin) = (certificate.clone(), signature.clone(), origin.to_owned());
+        let checked = tokio::task::spawn_blocking(move || {
+            let v = profile.validate_kind(&cert, Hierarchy::Authentication, at)?;
+            honnin_verify::signature::verify_login_proof(&v, &origin, &nonce, &algorithm, &sig)?;
+            Ok::<_, VerifyError>(v)
+        })
+        .await
+        .map_err(|e| PlatformError::Corrupt(e.to_string()))?;
+        Ok(match checked {
+            Ok(signer) => Ok(WebEidProof {
+                signer,
+                certificate,
+                signature,
+            }),
+            Err(VerifyError::BadSignature) => Err(Outcome::rejected(
+                "proof_invalid",
+                format!("the proof does not verify for {what}"),
+            )),
+            Err(e) => {
+                let (code, detail) = rejection(&e);
+                Err(Outcome::rejected(code, detail))
+            }
+        })
+    }
+
+    /// The certificate's revocation status (metered for the tenant) must be good — unknown fails
+    /// closed — and its serial fit 64 bits: the serial and the check (for the evidence), or the
+    /// rejection. `kind` names the certificate.
+    pub(crate) async fn good_serial(
+        &self,
+        tenant: &str,
+        certificate: &Validated,
+        at: time::OffsetDateTime,
+        kind: &str,
+    ) -> Result<Result<(u64, crate::revocation::Checked), Outcome>, PlatformError> {
+        let checked = self.inner.revocation.check(certificate, at).await;
+        self.meter_revocation(tenant, certificate, &checked, at).await?;
+        match &checked.status {
+            RevocationStatus::Good { .. } => {}
+            RevocationStatus::Revoked { reason, .. } => {
+                return Ok(Err(Outcome::rejected(
+                    "certificate_revoked",
+                    format!("the {kind} certificate is revoked ({})", reason.as_str()),
+                )))
+            }
+            RevocationStatus::Unknown { why } => return Ok(Err(Outcome::rejected("revocation_unknown", why.clone()))),
+        }
+        Ok(match certificate.certificate.info().serial.to_u64() {
+            Some(serial) => Ok((serial, checked)),
+            None => Err(Outcome::rejected(
+                "malformed",
+                "the certificate's serial is longer than 64 bits",
+            )),
         })
     }
 
