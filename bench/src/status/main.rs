@@ -258,6 +258,10 @@ async fn seed(url: &str, tenant: &str, users: u64, cards: &[(String, String)], r
     sqlx::query("CREATE TABLE peer_results (user_id TEXT, hierarchy TEXT, revoked BIGINT)")
         .execute(&pool)
         .await?;
+    // Statistics for the planner, as autovacuum (PostgreSQL) or `ANALYZE` would have them on a
+    // database that grew to this size: seeded in one go, the tables still look empty to the
+    // planner, and every batch's `IN (…)` lookups would scan a million rows.
+    sqlx::query("ANALYZE").execute(&pool).await?;
     pool.close().await;
     Ok(())
 }

@@ -404,8 +404,12 @@ impl Platform {
             0 => None,
             rate => Some(std::time::Duration::from_secs_f64(1.0 / f64::from(rate))),
         };
+        // Items before the cursor are done: every batch either records all its items or stops the
+        // runner with an error (the next start begins at 0 again).
+        let mut after = 0;
         loop {
-            let items = store.pending_items(id, BATCH).await?;
+            let items = store.pending_items(id, after, BATCH).await?;
+            after = items.last().map_or(after, |(seq, _)| *seq);
             if items.is_empty() {
                 self.declare_after_check().await;
                 store.finish_job(id, "done", Self::now()).await?;

@@ -855,11 +855,17 @@ impl Store {
     }
 
     /// The next pending items of a job, in order.
-    pub async fn pending_items(&self, job: &str, limit: i64) -> Result<Vec<(i64, String)>, PlatformError> {
+    ///
+    /// From `after` on (the last seq this runner took; 0 when it starts): on PostgreSQL the items
+    /// already done leave dead entries at the front of the `pending` index range until a vacuum, and
+    /// a scan from the start would step over all of them on every batch (quadratic in a big job).
+    pub async fn pending_items(&self, job: &str, after: i64, limit: i64) -> Result<Vec<(i64, String)>, PlatformError> {
         let rows = sqlx::query(
-            "SELECT seq, user_id FROM status_job_items WHERE job_id = $1 AND state = 'pending' ORDER BY seq LIMIT $2",
+            "SELECT seq, user_id FROM status_job_items WHERE job_id = $1 AND state = 'pending' AND seq > $2 \
+             ORDER BY seq LIMIT $3",
         )
         .bind(job)
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
