@@ -940,7 +940,8 @@ impl Store {
         for r in single {
             record_in(&mut tx, r).await?;
         }
-        // Same job, tenant, outcome and clock → one group (insertion order kept for the events).
+        // Same job, tenant, outcome and clock → one group; groups in order of first appearance, and
+        // the events follow that order (each user has one result a batch, so no user's events reorder).
         let mut groups: Vec<Vec<&StatusRecord<'_>>> = Vec::new();
         for r in batched {
             let same = |x: &StatusRecord<'_>| {
