@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use honnin_profile::dates::jst_date;
 use honnin_profile::Hierarchy;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::{BillingMonth, FeeBasis, Service};
@@ -39,7 +39,7 @@ pub fn fiscal_year_start(month: BillingMonth) -> BillingMonth {
 }
 
 /// What the authority answered to one verifier call, as it records it and as the platform meters it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CallResult {
     /// OCSP: the certificate is good.
@@ -107,32 +107,9 @@ impl CallResult {
         }
     }
 
-    /// The name [`CallResult::as_str`] gives, back.
+    /// The name [`CallResult::as_str`] gives, back (serde holds the same names).
     pub fn from_name(s: &str) -> Option<Self> {
-        use CallResult::*;
-        [
-            Good,
-            Revoked,
-            Unknown,
-            Unauthorized,
-            Malformed,
-            Error,
-            Sent,
-            NotModified,
-            Found,
-            None,
-            NotFound,
-            ConsentRequired,
-            Valid,
-            Invalid,
-            Recorded,
-            Deceased,
-            Emigrated,
-            Accepted,
-            Refused,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
     }
 }
 
@@ -203,4 +180,38 @@ pub fn bases<C>(calls: &[BillableCall<C>], mut counted: HashSet<(String, Hierarc
             _ => FeeBasis::NoCheck,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallResult;
+
+    #[test]
+    fn call_result_names_round_trip() {
+        for name in [
+            "good",
+            "revoked",
+            "unknown",
+            "unauthorized",
+            "malformed",
+            "error",
+            "sent",
+            "not-modified",
+            "found",
+            "none",
+            "not-found",
+            "consent-required",
+            "valid",
+            "invalid",
+            "recorded",
+            "deceased",
+            "emigrated",
+            "accepted",
+            "refused",
+        ] {
+            let r = CallResult::from_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(r.as_str(), name);
+        }
+        assert_eq!(CallResult::from_name("Good"), None);
+    }
 }
