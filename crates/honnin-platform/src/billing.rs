@@ -779,19 +779,26 @@ impl Platform {
         let _one = ONE.lock().await;
         let pool = self.inner.store.pool();
         let mut declared = 0u64;
+        // Within one call, each round starts after the last row the previous one took: even
+        // through the partial index, the rows just declared leave dead entries (PostgreSQL) that a
+        // scan from the start would step over again. A row committed later with an earlier `at`
+        // (a job's transaction still open) is taken by the next call, which starts from the start.
+        let mut after: Option<(i64, String)> = None;
         loop {
-            let pending = sqlx::query(&format!(
-                "SELECT {ROW_COLUMNS} FROM billing_calls WHERE service = 'crl-check' AND declared_at IS NULL \
-                 ORDER BY at, id LIMIT {MAX_CRL_CHECKS}"
-            ))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(row)
-            .collect::<Result<Vec<_>, _>>()?;
-            if pending.is_empty() {
-                return Ok(declared);
+            let select = format!(
+                "SELECT {ROW_COLUMNS} FROM billing_calls WHERE service = 'crl-check' AND declared_at IS NULL {} \
+                 ORDER BY at, id LIMIT {MAX_CRL_CHECKS}",
+                if after.is_some() { "AND (at, id) > ($1, $2)" } else { "" }
+            );
+            let mut query = sqlx::query(&select);
+            if let Some((at, id)) = &after {
+                query = query.bind(*at).bind(id.as_str());
             }
+            let pending = query.fetch_all(pool).await?.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+            let Some(last) = pending.last() else {
+                return Ok(declared);
+            };
+            after = Some((last.at.unix_timestamp(), last.id.clone()));
             let mut ids = Vec::with_capacity(pending.len());
             let mut checks = Vec::with_capacity(pending.len());
             for r in &pending {
