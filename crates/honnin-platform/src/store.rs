@@ -962,17 +962,26 @@ impl Store {
             // Items still pending turn done; those already done (a batch retried after a crash
             // that happened after its commit cannot occur, but a concurrent runner could) are skipped.
             let seqs: Vec<i64> = group.iter().filter_map(|r| r.item.map(|(_, s)| s)).collect();
+            let (Some(&lowest), Some(&highest)) = (seqs.iter().min(), seqs.iter().max()) else {
+                continue;
+            };
+            // The seq range as well as the list: PostgreSQL plans a statement prepared with a
+            // thousand parameters generically, and without the range it took every pending item
+            // of the job from the index and filtered them by the list (each batch reading the
+            // whole rest of a million-item job: 14 s a batch at 300,000 done).
             let sql = format!(
                 "UPDATE status_job_items SET state = 'done', finding = $1, action = $2, detail = $3, checked_at = $4 \
-                 WHERE job_id = $5 AND state = 'pending' AND seq IN ({}) RETURNING seq",
-                placeholders(6, seqs.len())
+                 WHERE job_id = $5 AND state = 'pending' AND seq >= $6 AND seq <= $7 AND seq IN ({}) RETURNING seq",
+                placeholders(8, seqs.len())
             );
             let mut q = sqlx::query(&sql)
                 .bind(first.finding)
                 .bind(first.action)
                 .bind(first.detail)
                 .bind(first.now)
-                .bind(job);
+                .bind(job)
+                .bind(lowest)
+                .bind(highest);
             for s in &seqs {
                 q = q.bind(*s);
             }
