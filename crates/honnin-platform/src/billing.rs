@@ -794,7 +794,12 @@ impl Platform {
             if let Some((at, id)) = &after {
                 query = query.bind(*at).bind(id.as_str());
             }
-            let pending = query.fetch_all(pool).await?.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+            let pending = query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(row)
+                .collect::<Result<Vec<_>, _>>()?;
             let Some(last) = pending.last() else {
                 return Ok(declared);
             };
