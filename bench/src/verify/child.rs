@@ -98,9 +98,9 @@ pub fn x509_cert(crl: &Path, lookups: &Path, passes: usize) -> Result<()> {
     Ok(())
 }
 
-/// A loop to profile (`verify-bench --profile verify|lookups --work-dir DIR`, where DIR was kept
-/// by an earlier `--work-dir DIR` run): full verifications, or `lookup_u64`, on one thread for
-/// `seconds`, with nothing else in the process. For `perf record`.
+/// A loop to profile (`verify-bench --profile verify|lookups|lookup-many --work-dir DIR`, where DIR
+/// was kept by an earlier `--work-dir DIR` run): full verifications, `lookup_u64` or `lookup_many`,
+/// on one thread for `seconds`, with nothing else in the process. For `perf record`.
 pub fn profile(kind: &str, work: &Path, crl: &Path, seconds: f64) -> Result<()> {
     use honnin_verify::{cms, TrustProfile};
     let at = time::OffsetDateTime::now_utc();
@@ -138,7 +138,19 @@ pub fn profile(kind: &str, work: &Path, crl: &Path, seconds: f64) -> Result<()> 
                 done += keys.len() as u64;
             }
         }
-        other => bail!("unknown profile {other} (verify or lookups)"),
+        "lookup-many" => {
+            let name = crl.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let keys = read_keys(&work.join(name.replace("crl-", "lookups-").replace(".der", ".bin")))?;
+            let mut out = vec![None; crate::honnin::BATCH];
+            while start.elapsed().as_secs_f64() < seconds {
+                for batch in keys.chunks(crate::honnin::BATCH) {
+                    index.lookup_many(black_box(batch), &mut out);
+                    black_box(&out);
+                }
+                done += keys.len() as u64;
+            }
+        }
+        other => bail!("unknown profile {other} (verify, lookups or lookup-many)"),
     }
     println!("{kind}: {:.0}/s", done as f64 / start.elapsed().as_secs_f64());
     Ok(())

@@ -31,6 +31,8 @@ pub struct CrlFigures {
     /// Lookups per second per round, `lookup_u64` and `lookup(&[u8])`.
     pub lookup_u64: Vec<f64>,
     pub lookup_bytes: Vec<f64>,
+    /// Lookups per second per round, `lookup_many` over batches of [`BATCH`] serials.
+    pub lookup_many: Vec<f64>,
     /// Allocations counted during all the timed lookups.
     pub lookup_allocations: u64,
     pub lookups_done: u64,
@@ -62,6 +64,27 @@ fn time_lookups(passes: usize, keys: usize, mut one: impl FnMut(usize) -> bool) 
     let secs = start.elapsed().as_secs_f64();
     let allocated = allocations() - allocated;
     ((passes * keys) as f64 / secs, hits / passes.max(1), allocated)
+}
+
+/// Serials per `lookup_many` call in the benchmark: what a status-check job might take at once.
+pub const BATCH: usize = 1024;
+
+/// Timed `lookup_many`: `passes` passes over `keys` in batches of [`BATCH`], counting hits.
+/// Returns (lookups/s, hits per pass, allocations made meanwhile).
+fn time_lookup_many(passes: usize, index: &CrlIndex, keys: &[u64]) -> (f64, usize, u64) {
+    let mut out = vec![None; BATCH];
+    let allocated = allocations();
+    let start = Instant::now();
+    let mut hits = 0usize;
+    for _ in 0..passes {
+        for batch in keys.chunks(BATCH) {
+            index.lookup_many(black_box(batch), &mut out);
+            hits += out[..batch.len()].iter().filter(|o| o.is_some()).count();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let allocated = allocations() - allocated;
+    ((passes * keys.len()) as f64 / secs, hits / passes.max(1), allocated)
 }
 
 /// Measures the index of one CRL, and returns the verified index for the verification runs.
@@ -102,6 +125,7 @@ pub fn crl(
     let be: Vec<[u8; 8]> = keys.iter().map(|k| k.to_be_bytes()).collect();
     let mut lookup_u64 = Vec::new();
     let mut lookup_bytes = Vec::new();
+    let mut lookup_many = Vec::new();
     let mut lookup_allocations = 0;
     for _ in 0..rounds {
         let (rate, hits, allocated) = time_lookups(passes, keys.len(), |i| index.lookup_u64(keys[i]).is_some());
@@ -116,6 +140,12 @@ pub fn crl(
         }
         lookup_bytes.push(rate);
         lookup_allocations += allocated;
+        let (rate, hits, allocated) = time_lookup_many(passes, &index, keys);
+        if hits != expected_hits {
+            bail!("lookup_many found {hits} serials, expected {expected_hits}");
+        }
+        lookup_many.push(rate);
+        lookup_allocations += allocated;
     }
     Ok((
         CrlFigures {
@@ -125,8 +155,9 @@ pub fn crl(
             memory_bytes,
             lookup_u64,
             lookup_bytes,
+            lookup_many,
             lookup_allocations,
-            lookups_done: (2 * rounds * passes * keys.len()) as u64,
+            lookups_done: (3 * rounds * passes * keys.len()) as u64,
         },
         index,
     ))

@@ -127,9 +127,9 @@ struct Args {
     /// Work in this directory and keep it (default: a temporary directory, removed at the end).
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
-    /// Run one loop alone for a profiler, `verify` (cms::verify + status) or `lookups`
-    /// (`lookup_u64`), with the material of an earlier run kept by `--work-dir DIR`, for
-    /// `--verify-seconds`.
+    /// Run one loop alone for a profiler, `verify` (cms::verify + status), `lookups`
+    /// (`lookup_u64`) or `lookup-many` (`lookup_many`), with the material of an earlier run kept by
+    /// `--work-dir DIR`, for `--verify-seconds`.
     #[arg(long, value_name = "KIND", requires = "work_dir")]
     profile: Option<String>,
     /// The CRL for `--profile` (default: DIR/crl-1M.der).
@@ -933,11 +933,13 @@ fn print_size(r: &SizeResult) {
             );
             let lk = |v: &[f64]| v.iter().map(|s| per_sec(*s)).collect::<Vec<_>>().join(" ");
             println!(
-                "  honnin   lookup_u64 {} [{}]; lookup(&[u8]) {} [{}]; {} allocations in {} lookups",
+                "  honnin   lookup_u64 {} [{}]; lookup(&[u8]) {} [{}]; lookup_many {} [{}]; {} allocations in {} lookups",
                 per_sec(median(&f.lookup_u64)),
                 lk(&f.lookup_u64),
                 per_sec(median(&f.lookup_bytes)),
                 lk(&f.lookup_bytes),
+                per_sec(median(&f.lookup_many)),
+                lk(&f.lookup_many),
                 f.lookup_allocations,
                 f.lookups_done
             );
@@ -1184,6 +1186,18 @@ fn summary(
             &[],
             &peer_name,
             &|_| None,
+        );
+        let many = fig(f.map(|f| median(&f.lookup_many)), &per_sec);
+        measure_rows(
+            &mut rows,
+            format!("lookups {l}, 1 core, lookup_many by {} (/s)", honnin::BATCH),
+            &many,
+            "≥ 20 M/s, 0 allocs",
+            |v| v >= GOAL_RATE && allocs == 0,
+            Better::Higher,
+            &r.peers,
+            &peer_name,
+            &|p| p.lookup_rate.map(|v| (per_sec(v), v)),
         );
     }
     let bound = speed_verify / 2.0;

@@ -4,7 +4,8 @@
 //! entries, and materialising one struct per entry (with its owned serial, time and extensions) costs
 //! gigabytes and seconds. Here one streaming pass over the DER fills three flat arrays — serial (u64),
 //! revocation time (u32 seconds), reason (u8) — plus a bucket table over the serial range, about 15
-//! bytes per entry. Lookups are a bucket step and a short binary search, with no allocation. The
+//! bytes per entry. Lookups are a bucket step and a short binary search, with no allocation; many
+//! lookups at once (`lookup_many`) overlap their memory reads. Large arrays ask for 2 MiB pages. The
 //! signature is checked on the second core while the first parses.
 
 use std::sync::Arc;
@@ -241,11 +242,13 @@ fn parse_extensions<'a>(field: &'a [u8], header: &mut Header<'a>) -> Result<(), 
 type Entries = (Vec<u64>, Vec<u32>, Vec<u8>, Vec<(Vec<u8>, u32, u8)>, bool);
 
 fn parse_entries(buf: &[u8], start: usize, end: usize) -> Result<Entries, VerifyError> {
-    // 41 bytes per entry is typical; reserving avoids regrowth.
-    let guess = (end - start) / 40 + 1;
-    let mut serials = Vec::with_capacity(guess);
-    let mut times = Vec::with_capacity(guess);
-    let mut reasons = Vec::with_capacity(guess);
+    // No entry is shorter than 20 bytes (SEQUENCE, a one-byte INTEGER, a UTCTime), so this capacity
+    // is never outgrown: a regrowth would copy the arrays and lose their 2 MiB pages. What is not
+    // filled is address space only (untouched pages are never backed); small arrays are shrunk.
+    let most = (end - start) / MIN_ENTRY_BYTES + 1;
+    let mut serials = with_huge_capacity(most);
+    let mut times = with_huge_capacity(most);
+    let mut reasons = with_huge_capacity(most);
     let mut long = Vec::new();
     let mut sorted = true;
     let mut prev = 0u64;
@@ -365,15 +368,14 @@ impl CrlIndex {
         if !sorted {
             let mut order: Vec<u32> = (0..serials.len() as u32).collect();
             order.sort_unstable_by_key(|&i| serials[i as usize]);
-            serials = order.iter().map(|&i| serials[i as usize]).collect();
-            times = order.iter().map(|&i| times[i as usize]).collect();
-            reasons = order.iter().map(|&i| reasons[i as usize]).collect();
+            serials = permuted(&serials, &order);
+            times = permuted(&times, &order);
+            reasons = permuted(&reasons, &order);
         }
         long.sort();
-        // The capacity was a guess from the DER size; give back what the guess over-reserved.
-        serials.shrink_to_fit();
-        times.shrink_to_fit();
-        reasons.shrink_to_fit();
+        shrink_small(&mut serials);
+        shrink_small(&mut times);
+        shrink_small(&mut reasons);
         let mut index = CrlIndex {
             issuer_key_id: header.key_id.map(<[u8]>::to_vec).unwrap_or_default(),
             hierarchy: Hierarchy::Signing,
@@ -404,7 +406,8 @@ impl CrlIndex {
         // At most 63: a CRL of a few entries spread over all 64 bits would otherwise shift by 64.
         self.shift = range_bits.saturating_sub(target_bits).min(63);
         let count = (range >> self.shift) as usize + 1;
-        let mut buckets = vec![0u32; count + 1];
+        let mut buckets = with_huge_capacity(count + 1);
+        buckets.resize(count + 1, 0u32);
         let mut b = 0usize;
         for (i, &s) in self.serials.iter().enumerate() {
             let target = ((s - self.min) >> self.shift) as usize;
@@ -448,6 +451,61 @@ impl CrlIndex {
             reason: self.reasons[i],
             revoked_at: self.times[i],
         })
+    }
+
+    /// The revocations of many serials at once: `out[i]` for `serials[i]`, as far as both slices
+    /// reach. The same answers as `lookup_u64` one after another, and faster on an index larger than
+    /// the caches: a single lookup waits for its reads in turn (bucket, serials, then time and
+    /// reason), each a cache miss at ten million entries, and the CPU can only overlap the next
+    /// lookups' misses when it predicts the binary search right. Here a group of lookups issues each
+    /// step's reads together (prefetch) before using any of them, so their misses overlap. For bulk
+    /// work such as checking every user of a tenant against a new CRL. No allocation.
+    pub fn lookup_many(&self, serials: &[u64], out: &mut [Option<Revocation>]) {
+        const GROUP: usize = 16;
+        const NONE: usize = usize::MAX;
+        for (keys, out) in serials.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+            // 1. Each key's bucket.
+            let mut bucket = [NONE; GROUP];
+            for (b, &key) in bucket.iter_mut().zip(keys) {
+                if let Some(offset) = key.checked_sub(self.min) {
+                    let i = (offset >> self.shift) as usize;
+                    if let Some(slot) = self.buckets.get(i..i.saturating_add(2)) {
+                        prefetch(slot);
+                        *b = i;
+                    }
+                }
+            }
+            // 2. Each bucket's range of serials (a few entries: one or two cache lines).
+            let mut range = [(0usize, 0usize); GROUP];
+            for (r, &b) in range.iter_mut().zip(&bucket) {
+                if let Some(&[lo, hi]) = self.buckets.get(b..b.wrapping_add(2)) {
+                    let (lo, hi) = (lo as usize, hi as usize);
+                    if let (Some(first), Some(last)) = (self.serials.get(lo), self.serials.get(hi.wrapping_sub(1))) {
+                        prefetch(first);
+                        prefetch(last);
+                    }
+                    *r = (lo, hi);
+                }
+            }
+            // 3. The search within each range; a hit's time and reason are fetched meanwhile.
+            let mut found = [NONE; GROUP];
+            for ((f, &(lo, hi)), &key) in found.iter_mut().zip(&range).zip(keys) {
+                if let Some(Ok(i)) = self.serials.get(lo..hi).map(|s| s.binary_search(&key)) {
+                    if let (Some(t), Some(r)) = (self.times.get(lo + i), self.reasons.get(lo + i)) {
+                        prefetch(t);
+                        prefetch(r);
+                        *f = lo + i;
+                    }
+                }
+            }
+            // 4. The answers.
+            for (o, &f) in out.iter_mut().zip(&found) {
+                *o = match (self.times.get(f), self.reasons.get(f)) {
+                    (Some(&revoked_at), Some(&reason)) => Some(Revocation { reason, revoked_at }),
+                    _ => None,
+                };
+            }
+        }
     }
 
     /// The status of a validated certificate at `at`. Unknown when the CRL is from another CA
@@ -504,14 +562,87 @@ impl CrlIndex {
         self.next_update
     }
 
-    /// Bytes the index holds (arrays and bucket table), for capacity planning.
+    /// Bytes the index holds (arrays and bucket table), for capacity planning. Counts what is filled:
+    /// the large arrays keep an unfilled reserve that is address space, never touched or backed.
     pub fn memory_bytes(&self) -> usize {
-        self.serials.capacity() * 8
-            + self.times.capacity() * 4
-            + self.reasons.capacity()
-            + self.buckets.capacity() * 4
+        self.serials.len() * 8
+            + self.times.len() * 4
+            + self.reasons.len()
+            + self.buckets.len() * 4
             + self.long.iter().map(|(s, _, _)| s.len() + 32).sum::<usize>()
     }
+}
+
+/// The shortest CRL entry: SEQUENCE header (2), a one-byte INTEGER (3), a UTCTime (15).
+const MIN_ENTRY_BYTES: usize = 20;
+
+/// Arrays from this size on get 2 MiB pages. Smaller ones gain little (a few pages), and a partly
+/// filled last huge page would cost up to 2 MiB of memory each, which at a million entries is more
+/// than the whole per-entry budget allows.
+const HUGE_FROM_BYTES: usize = 16 << 20;
+
+/// A vector with room for `capacity` elements, in 2 MiB pages when large (see [`advise_huge`]).
+fn with_huge_capacity<T>(capacity: usize) -> Vec<T> {
+    let v = Vec::with_capacity(capacity);
+    advise_huge(&v);
+    v
+}
+
+/// `src` in the order `order` gives, into a vector sized and paged like the original.
+fn permuted<T: Copy>(src: &[T], order: &[u32]) -> Vec<T> {
+    let mut v = with_huge_capacity(src.len());
+    v.extend(order.iter().map(|&i| src[i as usize]));
+    v
+}
+
+/// Gives back the unfilled reserve of a small array. Large ones keep it: shrinking reallocates
+/// (the allocator cannot resize a mapping that the 2 MiB advice has split), copying the array into
+/// 4 KiB pages; their reserve is never touched, so it costs no memory.
+fn shrink_small<T>(v: &mut Vec<T>) {
+    if v.capacity() * size_of::<T>() < HUGE_FROM_BYTES {
+        v.shrink_to_fit();
+    }
+}
+
+/// Asks the kernel to back a large vector's buffer with 2 MiB pages, before it is first written. A
+/// lookup at ten million entries touches three or four random places in ~150 MB; with 4 KiB pages
+/// each is also a TLB miss and a page walk, which measured here cost as much as the cache miss
+/// itself (lookups at 10 M: 2–6 M/s in 4 KiB pages, 15–16 M/s in 2 MiB pages). Linux gives such
+/// pages to anonymous memory only on request (`transparent_hugepage` is `madvise` on Debian).
+#[cfg(target_os = "linux")]
+fn advise_huge<T>(v: &Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let bytes = v.capacity() * size_of::<T>();
+    if bytes < HUGE_FROM_BYTES {
+        return;
+    }
+    let start = v.as_ptr() as usize;
+    let (first, end) = (start.next_multiple_of(HUGE), (start + bytes) / HUGE * HUGE);
+    if end > first {
+        // SAFETY: the range is whole 2 MiB pages inside the vector's own allocation; MADV_HUGEPAGE
+        // changes neither contents nor mappings, only how later page faults are served. Failing
+        // (no THP in this kernel) leaves 4 KiB pages, which are correct, only slower.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge<T>(_: &Vec<T>) {}
+
+/// Starts fetching the cache line of `r` without waiting for it.
+#[inline(always)]
+fn prefetch<T: ?Sized>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: SSE is part of x86-64, and a prefetch reads nothing (the address is a live
+        // reference anyway), so it cannot fault or change memory.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
 }
 
 /// The current CRL index of one CA, replaced atomically when a new CRL arrives. Readers never block
@@ -666,6 +797,20 @@ mod tests {
             assert_eq!(index.lookup_u64(s), None, "absent serial {s:#x} found");
             assert_eq!(index.lookup(&s.to_be_bytes()), None);
         }
+        check_many(index, &[serials, absent].concat());
+    }
+
+    /// `lookup_many` answers as `lookup_u64` does, for any batch length (groups and a remainder).
+    fn check_many(index: &CrlIndex, keys: &[u64]) {
+        let mut out = vec![None; keys.len()];
+        index.lookup_many(keys, &mut out);
+        for (k, o) in keys.iter().zip(&out) {
+            assert_eq!(*o, index.lookup_u64(*k), "lookup_many of {k:#x}");
+        }
+        // A shorter output is filled as far as it reaches, and nothing beyond.
+        let mut short = vec![None; keys.len() / 2];
+        index.lookup_many(keys, &mut short);
+        assert_eq!(short, out[..keys.len() / 2]);
     }
 
     fn index_of(serials: &[u64]) -> CrlIndex {
@@ -710,5 +855,36 @@ mod tests {
         sorted.sort_unstable();
         let index = index_of(&sorted);
         check(&index, &sorted, &[sorted[0] + 1, sorted[500] - 1]);
+    }
+
+    /// An index large enough for 2 MiB pages (its serial array past `HUGE_FROM_BYTES`), from a CRL
+    /// whose entries are out of order: the arrays keep their unfilled reserve, are permuted into new
+    /// ones, and answer as a small index does.
+    #[test]
+    fn large_unsorted_index() {
+        let n = HUGE_FROM_BYTES / 8 + 100_000;
+        // Distinct serials in a scrambled order, the shape the authority issues (bit 56 set).
+        let serials: Vec<u64> = (1..=n as u64)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 8) | 1 << 56)
+            .collect();
+        let index = index_of(&serials);
+        let mut sorted = serials.clone();
+        sorted.sort_unstable();
+        assert_eq!(index.serials, sorted);
+        assert!(
+            index.serials.capacity() * 8 >= HUGE_FROM_BYTES,
+            "the large array keeps its reserve"
+        );
+        let per_entry = index.memory_bytes() as f64 / n as f64;
+        assert!((13.0..16.0).contains(&per_entry), "{per_entry} bytes per entry");
+        let entries = u64_entries(&serials);
+        for i in (0..n).step_by(997) {
+            let found = index.lookup_u64(serials[i]).expect("listed");
+            assert_eq!(found.revoked_at_unix(), entries[i].1);
+            assert_eq!(found.reason, entries[i].2.unwrap_or(NO_REASON));
+        }
+        let mut keys: Vec<u64> = serials.iter().step_by(13).copied().collect();
+        keys.extend(keys.clone().iter().map(|k| k ^ 1 << 57));
+        check_many(&index, &keys);
     }
 }
