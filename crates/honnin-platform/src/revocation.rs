@@ -158,7 +158,10 @@ impl RevocationChecker {
             CrlFetch::Fresh { der, etag } => (der, etag),
         };
         let profile = self.profile.clone();
-        let (index, der) = tokio::task::spawn_blocking(move || (CrlIndex::build(&profile, &der, now), der))
+        // Judged at the time of arrival, not of asking: a CRL the authority made in the second after
+        // the request left would otherwise look issued in the future and be refused.
+        let arrived = crate::clock::now().max(now);
+        let (index, der) = tokio::task::spawn_blocking(move || (CrlIndex::build(&profile, &der, arrived), der))
             .await
             .map_err(|e| e.to_string())?;
         let index = index.map_err(|e| format!("the authority's CRL was refused: {e}"))?;
