@@ -569,7 +569,8 @@ impl CrlIndex {
     }
 
     /// Bytes the index holds (arrays and bucket table), for capacity planning. Counts what is filled:
-    /// the large arrays keep an unfilled reserve that is address space, never touched or backed.
+    /// the large arrays keep an unfilled reserve that is address space, never touched, except for
+    /// the rest of the last 2 MiB page each (the RSS kept at 10 M is ~0.5 B an entry above this).
     pub fn memory_bytes(&self) -> usize {
         self.serials.len() * 8
             + self.times.len() * 4
@@ -612,9 +613,11 @@ fn shrink_small<T>(v: &mut Vec<T>) {
 
 /// Asks the kernel to back a large vector's buffer with 2 MiB pages, before it is first written. A
 /// lookup at ten million entries touches three or four random places in ~150 MB; with 4 KiB pages
-/// each is also a TLB miss and a page walk, which measured here cost as much as the cache miss
-/// itself (lookups at 10 M: 2–6 M/s in 4 KiB pages, 15–16 M/s in 2 MiB pages). Linux gives such
-/// pages to anonymous memory only on request (`transparent_hugepage` is `madvise` on Debian).
+/// each is also a TLB miss and a page walk (lookups at 10 M on an Intel guest: 2–6 M/s in 4 KiB
+/// pages, 15–16 M/s in 2 MiB pages; on an AMD guest, with its larger TLB, about 10% apart). The
+/// price is paid once: a process's first build faults its huge pages in from memory the machine
+/// has not touched yet (docs/benchmarks.md). Linux gives such pages to anonymous memory only on
+/// request (`transparent_hugepage` is `madvise` on Debian).
 #[cfg(target_os = "linux")]
 fn advise_huge<T>(v: &Vec<T>) {
     const HUGE: usize = 2 << 20;
