@@ -463,50 +463,64 @@ impl CrlIndex {
     /// reach. The same answers as `lookup_u64` one after another, and faster on an index larger than
     /// the caches: a single lookup waits for its reads in turn (bucket, serials, then time and
     /// reason), each a cache miss at ten million entries, and the CPU can only overlap the next
-    /// lookups' misses when it predicts the binary search right. Here a group of lookups issues each
-    /// step's reads together (prefetch) before using any of them, so their misses overlap. For bulk
-    /// work such as checking every user of a tenant against a new CRL. No allocation.
+    /// lookups' misses when it predicts the binary search right. Here the lookups go through a
+    /// pipeline whose stages prefetch what the next stage reads, so the misses of dozens of lookups
+    /// overlap (measured at 10 M against groups of 16 that prefetched each step together: 23–27 vs
+    /// 18–22 M/s, five alternating runs). For bulk work such as checking every user of a tenant
+    /// against a new CRL. No allocation.
     pub fn lookup_many(&self, serials: &[u64], out: &mut [Option<Revocation>]) {
-        const GROUP: usize = 16;
+        // While lookup i is answered, i+D has its time and reason fetched, i+2D its serials and i+3D
+        // its bucket: the misses of 3D lookups are in flight at any time.
+        const D: usize = 16;
+        const RING: usize = 4 * D;
         const NONE: usize = usize::MAX;
-        for (keys, out) in serials.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
-            // 1. Each key's bucket.
-            let mut bucket = [NONE; GROUP];
-            for (b, &key) in bucket.iter_mut().zip(keys) {
+        let n = serials.len().min(out.len());
+        let mut bucket = [NONE; RING];
+        let mut found = [NONE; RING];
+        for step in 0..n + 3 * D {
+            // 1. The bucket of lookup `step`.
+            if let Some(&key) = serials.get(step).filter(|_| step < n) {
+                let mut b = NONE;
                 if let Some(offset) = key.checked_sub(self.min) {
                     let i = (offset >> self.shift) as usize;
                     if let Some(slot) = self.buckets.get(i..i.saturating_add(2)) {
                         prefetch(slot);
-                        *b = i;
+                        b = i;
                     }
                 }
+                bucket[step % RING] = b;
             }
-            // 2. Each bucket's range of serials (a few entries: one or two cache lines).
-            let mut range = [(0usize, 0usize); GROUP];
-            for (r, &b) in range.iter_mut().zip(&bucket) {
+            // 2. The serials of lookup `step - D`.
+            if let Some(j) = step.checked_sub(D).filter(|&j| j < n) {
+                let b = bucket[j % RING];
                 if let Some(&[lo, hi]) = self.buckets.get(b..b.wrapping_add(2)) {
                     let (lo, hi) = (lo as usize, hi as usize);
                     if let (Some(first), Some(last)) = (self.serials.get(lo), self.serials.get(hi.wrapping_sub(1))) {
                         prefetch(first);
                         prefetch(last);
                     }
-                    *r = (lo, hi);
                 }
             }
-            // 3. The search within each range; a hit's time and reason are fetched meanwhile.
-            let mut found = [NONE; GROUP];
-            for ((f, &(lo, hi)), &key) in found.iter_mut().zip(&range).zip(keys) {
-                if let Some(Ok(i)) = self.serials.get(lo..hi).map(|s| s.binary_search(&key)) {
-                    if let (Some(t), Some(r)) = (self.times.get(lo + i), self.reasons.get(lo + i)) {
-                        prefetch(t);
-                        prefetch(r);
-                        *f = lo + i;
+            // 3. The search of lookup `step - 2D`; a hit's time and reason are fetched.
+            if let Some(j) = step.checked_sub(2 * D).filter(|&j| j < n) {
+                let b = bucket[j % RING];
+                let mut f = NONE;
+                if let Some(&[lo, hi]) = self.buckets.get(b..b.wrapping_add(2)) {
+                    let (lo, hi) = (lo as usize, hi as usize);
+                    if let Some(Ok(i)) = self.serials.get(lo..hi).map(|s| s.binary_search(&serials[j])) {
+                        if let (Some(t), Some(r)) = (self.times.get(lo + i), self.reasons.get(lo + i)) {
+                            prefetch(t);
+                            prefetch(r);
+                            f = lo + i;
+                        }
                     }
                 }
+                found[j % RING] = f;
             }
-            // 4. The answers.
-            for (o, &f) in out.iter_mut().zip(&found) {
-                *o = match (self.times.get(f), self.reasons.get(f)) {
+            // 4. The answer of lookup `step - 3D`.
+            if let Some(j) = step.checked_sub(3 * D).filter(|&j| j < n) {
+                let f = found[j % RING];
+                out[j] = match (self.times.get(f), self.reasons.get(f)) {
                     (Some(&revoked_at), Some(&reason)) => Some(Revocation { reason, revoked_at }),
                     _ => None,
                 };
