@@ -106,6 +106,11 @@ pub fn profile(kind: &str, work: &Path, crl: &Path, seconds: f64) -> Result<()> 
     let at = time::OffsetDateTime::now_utc();
     let profile = TrustProfile::sandbox(&[&read(&work.join("ca.der"))?])?;
     let index = CrlIndex::build(&profile, &read(crl)?, at)?;
+    // The lookup set kept beside the CRL: crl-10M.der → lookups-10M.bin.
+    let lookup_keys = || {
+        let name = crl.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        read_keys(&work.join(name.replace("crl-", "lookups-").replace(".der", ".bin")))
+    };
     let start = Instant::now();
     let mut done = 0u64;
     match kind {
@@ -129,8 +134,7 @@ pub fn profile(kind: &str, work: &Path, crl: &Path, seconds: f64) -> Result<()> 
             }
         }
         "lookups" => {
-            let name = crl.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let keys = read_keys(&work.join(name.replace("crl-", "lookups-").replace(".der", ".bin")))?;
+            let keys = lookup_keys()?;
             while start.elapsed().as_secs_f64() < seconds {
                 for &k in &keys {
                     black_box(index.lookup_u64(black_box(k)));
@@ -139,8 +143,7 @@ pub fn profile(kind: &str, work: &Path, crl: &Path, seconds: f64) -> Result<()> 
             }
         }
         "lookup-many" => {
-            let name = crl.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let keys = read_keys(&work.join(name.replace("crl-", "lookups-").replace(".der", ".bin")))?;
+            let keys = lookup_keys()?;
             let mut out = vec![None; crate::honnin::BATCH];
             while start.elapsed().as_secs_f64() < seconds {
                 for batch in keys.chunks(crate::honnin::BATCH) {

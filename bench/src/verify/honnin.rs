@@ -50,41 +50,45 @@ impl CrlFigures {
     }
 }
 
-/// Timed lookups: `passes` passes over `keys`, counting hits. Returns (lookups/s, hits per pass,
-/// allocations made meanwhile).
-fn time_lookups(passes: usize, keys: usize, mut one: impl FnMut(usize) -> bool) -> (f64, usize, u64) {
+/// Times `passes` calls of `pass`, each one pass of `per_pass` lookups returning its hits. Returns
+/// (lookups/s, hits per pass, allocations made meanwhile).
+fn timed_passes(passes: usize, per_pass: usize, mut pass: impl FnMut() -> usize) -> (f64, usize, u64) {
     let allocated = allocations();
     let start = Instant::now();
     let mut hits = 0usize;
     for _ in 0..passes {
-        for i in 0..keys {
-            hits += one(black_box(i)) as usize;
-        }
+        hits += pass();
     }
     let secs = start.elapsed().as_secs_f64();
     let allocated = allocations() - allocated;
-    ((passes * keys) as f64 / secs, hits / passes.max(1), allocated)
+    ((passes * per_pass) as f64 / secs, hits / passes.max(1), allocated)
+}
+
+/// Timed lookups one at a time: `passes` passes over `keys` keys, counting hits.
+fn time_lookups(passes: usize, keys: usize, mut one: impl FnMut(usize) -> bool) -> (f64, usize, u64) {
+    timed_passes(passes, keys, || {
+        let mut hits = 0usize;
+        for i in 0..keys {
+            hits += one(black_box(i)) as usize;
+        }
+        hits
+    })
 }
 
 /// Serials per `lookup_many` call in the benchmark: what a status-check job might take at once.
 pub const BATCH: usize = 1024;
 
 /// Timed `lookup_many`: `passes` passes over `keys` in batches of [`BATCH`], counting hits.
-/// Returns (lookups/s, hits per pass, allocations made meanwhile).
 fn time_lookup_many(passes: usize, index: &CrlIndex, keys: &[u64]) -> (f64, usize, u64) {
     let mut out = vec![None; BATCH];
-    let allocated = allocations();
-    let start = Instant::now();
-    let mut hits = 0usize;
-    for _ in 0..passes {
+    timed_passes(passes, keys.len(), || {
+        let mut hits = 0usize;
         for batch in keys.chunks(BATCH) {
             index.lookup_many(black_box(batch), &mut out);
             hits += out[..batch.len()].iter().filter(|o| o.is_some()).count();
         }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let allocated = allocations() - allocated;
-    ((passes * keys.len()) as f64 / secs, hits / passes.max(1), allocated)
+        hits
+    })
 }
 
 /// Measures the index of one CRL, and returns the verified index for the verification runs.
