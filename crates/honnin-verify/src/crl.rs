@@ -449,13 +449,35 @@ impl CrlIndex {
     /// allocation. For many serials at once, [`CrlIndex::lookup_many`] is faster on a large index.
     #[inline]
     pub fn lookup_u64(&self, serial: u64) -> Option<Revocation> {
-        let offset = serial.checked_sub(self.min)?;
-        let b = (offset >> self.shift) as usize;
-        let (lo, hi) = (*self.buckets.get(b)? as usize, *self.buckets.get(b + 1)? as usize);
-        let i = lo + self.serials.get(lo..hi)?.binary_search(&serial).ok()?;
+        let range = self.range(self.bucket_of(serial)?);
+        self.entry(self.position(range, serial)?)
+    }
+
+    /// The bucket a serial falls in, if within the table.
+    #[inline(always)]
+    fn bucket_of(&self, serial: u64) -> Option<usize> {
+        let b = (serial.checked_sub(self.min)? >> self.shift) as usize;
+        (b.checked_add(1)? < self.buckets.len()).then_some(b)
+    }
+
+    /// The positions of a bucket's serials (`bucket_of` checked that it has an end).
+    #[inline(always)]
+    fn range(&self, b: usize) -> (usize, usize) {
+        (self.buckets[b] as usize, self.buckets[b + 1] as usize)
+    }
+
+    /// Where `serial` is among the serials in `lo..hi`, if there.
+    #[inline(always)]
+    fn position(&self, (lo, hi): (usize, usize), serial: u64) -> Option<usize> {
+        Some(lo + self.serials.get(lo..hi)?.binary_search(&serial).ok()?)
+    }
+
+    /// The entry at a position.
+    #[inline(always)]
+    fn entry(&self, i: usize) -> Option<Revocation> {
         Some(Revocation {
-            reason: self.reasons[i],
-            revoked_at: self.times[i],
+            reason: *self.reasons.get(i)?,
+            revoked_at: *self.times.get(i)?,
         })
     }
 
@@ -473,57 +495,38 @@ impl CrlIndex {
         // its bucket: the misses of 3D lookups are in flight at any time.
         const D: usize = 16;
         const RING: usize = 4 * D;
-        const NONE: usize = usize::MAX;
         let n = serials.len().min(out.len());
-        let mut bucket = [NONE; RING];
-        let mut found = [NONE; RING];
+        let mut bucket = [None; RING];
+        let mut found = [None; RING];
         for step in 0..n + 3 * D {
             // 1. The bucket of lookup `step`.
-            if let Some(&key) = serials.get(step).filter(|_| step < n) {
-                let mut b = NONE;
-                if let Some(offset) = key.checked_sub(self.min) {
-                    let i = (offset >> self.shift) as usize;
-                    if let Some(slot) = self.buckets.get(i..i.saturating_add(2)) {
-                        prefetch(slot);
-                        b = i;
-                    }
+            if let Some(&key) = serials[..n].get(step) {
+                let b = self.bucket_of(key);
+                if let Some(b) = b {
+                    prefetch(&self.buckets[b..b + 2]);
                 }
                 bucket[step % RING] = b;
             }
             // 2. The serials of lookup `step - D`.
-            if let Some(j) = step.checked_sub(D).filter(|&j| j < n) {
-                let b = bucket[j % RING];
-                if let Some(&[lo, hi]) = self.buckets.get(b..b.wrapping_add(2)) {
-                    let (lo, hi) = (lo as usize, hi as usize);
-                    if let (Some(first), Some(last)) = (self.serials.get(lo), self.serials.get(hi.wrapping_sub(1))) {
-                        prefetch(first);
-                        prefetch(last);
-                    }
+            if let Some(b) = step.checked_sub(D).filter(|&j| j < n).and_then(|j| bucket[j % RING]) {
+                let (lo, hi) = self.range(b);
+                if let (Some(first), Some(last)) = (self.serials.get(lo), self.serials.get(hi.wrapping_sub(1))) {
+                    prefetch(first);
+                    prefetch(last);
                 }
             }
             // 3. The search of lookup `step - 2D`; a hit's time and reason are fetched.
             if let Some(j) = step.checked_sub(2 * D).filter(|&j| j < n) {
-                let b = bucket[j % RING];
-                let mut f = NONE;
-                if let Some(&[lo, hi]) = self.buckets.get(b..b.wrapping_add(2)) {
-                    let (lo, hi) = (lo as usize, hi as usize);
-                    if let Some(Ok(i)) = self.serials.get(lo..hi).map(|s| s.binary_search(&serials[j])) {
-                        if let (Some(t), Some(r)) = (self.times.get(lo + i), self.reasons.get(lo + i)) {
-                            prefetch(t);
-                            prefetch(r);
-                            f = lo + i;
-                        }
-                    }
+                let f = bucket[j % RING].and_then(|b| self.position(self.range(b), serials[j]));
+                if let Some((t, r)) = f.and_then(|i| self.times.get(i).zip(self.reasons.get(i))) {
+                    prefetch(t);
+                    prefetch(r);
                 }
                 found[j % RING] = f;
             }
             // 4. The answer of lookup `step - 3D`.
             if let Some(j) = step.checked_sub(3 * D).filter(|&j| j < n) {
-                let f = found[j % RING];
-                out[j] = match (self.times.get(f), self.reasons.get(f)) {
-                    (Some(&revoked_at), Some(&reason)) => Some(Revocation { reason, revoked_at }),
-                    _ => None,
-                };
+                out[j] = found[j % RING].and_then(|i| self.entry(i));
             }
         }
     }
