@@ -2,11 +2,13 @@
 //!
 //! Hand-written rather than built on a generic CRL type: a national CRL has tens of millions of
 //! entries, and materialising one struct per entry (with its owned serial, time and extensions) costs
-//! gigabytes and seconds. Here one streaming pass over the DER fills three flat arrays — serial (u64),
-//! revocation time (u32 seconds), reason (u8) — plus a bucket table over the serial range, about 15
-//! bytes per entry. Lookups are a bucket step and a short binary search, with no allocation; many
-//! lookups at once (`lookup_many`) overlap their memory reads. Large arrays ask for 2 MiB pages. The
-//! signature is checked on the second core while the first parses.
+//! gigabytes and seconds. Here one streaming pass over the DER fills flat arrays (serial, revocation
+//! time as u32 seconds, reason), from which a serial table is laid out ([`table`]): a lookup reads
+//! one cache line found by a multiplication, then the time. About 15.4 bytes per entry, no
+//! allocation per lookup; many lookups at once (`lookup_many`) overlap their memory reads. Large
+//! arrays ask for 2 MiB pages. The signature is checked on the second core while the first parses.
+
+mod table;
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use honnin_profile::{signed_parts, CaCertificate, Hierarchy, RevocationReason};
 use time::OffsetDateTime;
 
 use crate::{RevocationStatus, StatusSource, TrustProfile, Validated, VerifyError};
+use table::SerialTable;
 
 /// A verified CRL, indexed.
 #[derive(Debug)]
@@ -24,15 +27,12 @@ pub struct CrlIndex {
     number: Option<u64>,
     this_update: OffsetDateTime,
     next_update: Option<OffsetDateTime>,
-    serials: Vec<u64>,
+    /// Where each serial of up to 8 bytes is: its rank in serial order, and its reason.
+    table: SerialTable,
+    /// Revocation times (Unix seconds) by rank.
     times: Vec<u32>,
-    reasons: Vec<u8>,
     /// Serials longer than 8 bytes (none in JPKI; kept for correctness), sorted.
     long: Vec<(Vec<u8>, u32, u8)>,
-    buckets: Vec<u32>,
-    min: u64,
-    /// A serial's bucket is `(serial - min) >> shift`: a shift, not a division, on the lookup path.
-    shift: u32,
 }
 
 /// One CRL entry as the index holds it: reason code and revocation time in Unix seconds. Converting
@@ -243,12 +243,13 @@ type Entries = (Vec<u64>, Vec<u32>, Vec<u8>, Vec<(Vec<u8>, u32, u8)>, bool);
 
 fn parse_entries(buf: &[u8], start: usize, end: usize) -> Result<Entries, VerifyError> {
     // No entry is shorter than 20 bytes (SEQUENCE, a one-byte INTEGER, a UTCTime), so this capacity
-    // is never outgrown: a regrowth would copy the arrays and lose their 2 MiB pages. What is not
-    // filled is address space only (untouched pages are never backed); small arrays are shrunk.
+    // is never outgrown: a regrowth would copy the arrays (and lose the times' 2 MiB pages). What is
+    // not filled is address space only (untouched pages are never backed); small arrays are shrunk.
+    // Serials and reasons only feed the serial table and are dropped: no 2 MiB pages for them.
     let most = (end - start) / MIN_ENTRY_BYTES + 1;
-    let mut serials = with_huge_capacity(most);
+    let mut serials = Vec::with_capacity(most);
     let mut times = with_huge_capacity(most);
-    let mut reasons = with_huge_capacity(most);
+    let mut reasons = Vec::with_capacity(most);
     let mut long = Vec::new();
     let mut sorted = true;
     let mut prev = 0u64;
@@ -373,53 +374,22 @@ impl CrlIndex {
             reasons = permuted(&reasons, &order);
         }
         long.sort();
-        shrink_small(&mut serials);
+        if serials.len() > u32::MAX as usize {
+            return Err(bad("more entries than the index can rank"));
+        }
+        let table = SerialTable::build(&serials, &reasons);
+        drop((serials, reasons));
         shrink_small(&mut times);
-        shrink_small(&mut reasons);
-        let mut index = CrlIndex {
+        Ok(CrlIndex {
             issuer_key_id: header.key_id.map(<[u8]>::to_vec).unwrap_or_default(),
             hierarchy: Hierarchy::Signing,
             number: header.number,
             this_update: to_time(header.this_update)?,
             next_update: header.next_update.map(to_time).transpose()?,
-            serials,
+            table,
             times,
-            reasons,
             long,
-            buckets: Vec::new(),
-            min: 0,
-            shift: 0,
-        };
-        index.build_buckets();
-        Ok(index)
-    }
-
-    /// A table over the serial range so a lookup lands near its entry in one step (serials are random
-    /// and spread evenly; an uneven spread is still correct, only slower). About four entries a
-    /// bucket at most: no more than 2 bytes per entry for the table.
-    fn build_buckets(&mut self) {
-        let n = self.serials.len();
-        self.min = self.serials.first().copied().unwrap_or(0);
-        let range = self.serials.last().copied().unwrap_or(0) - self.min;
-        let target_bits = (n / 4).next_power_of_two().clamp(1, 1 << 24).trailing_zeros();
-        let range_bits = 64 - range.leading_zeros();
-        // At most 63: a CRL of a few entries spread over all 64 bits would otherwise shift by 64.
-        self.shift = range_bits.saturating_sub(target_bits).min(63);
-        let count = (range >> self.shift) as usize + 1;
-        let mut buckets = with_huge_capacity(count + 1);
-        buckets.resize(count + 1, 0u32);
-        let mut b = 0usize;
-        for (i, &s) in self.serials.iter().enumerate() {
-            let target = ((s - self.min) >> self.shift) as usize;
-            while b < target {
-                b += 1;
-                buckets[b] = i as u32;
-            }
-        }
-        for slot in buckets.iter_mut().skip(b + 1) {
-            *slot = n as u32;
-        }
-        self.buckets = buckets;
+        })
     }
 
     /// The revocation of a serial (magnitude bytes, big-endian), if the CRL lists it.
@@ -445,88 +415,57 @@ impl CrlIndex {
         }
     }
 
-    /// The revocation of a serial that fits 64 bits: a shift, a bucket, a short binary search. No
-    /// allocation. For many serials at once, [`CrlIndex::lookup_many`] is faster on a large index.
+    /// The revocation of a serial that fits 64 bits: a multiplication, one cache line (rarely the
+    /// next too), and for a listed serial its time. No allocation. For many serials at once,
+    /// [`CrlIndex::lookup_many`] is faster on a large index.
     #[inline]
     pub fn lookup_u64(&self, serial: u64) -> Option<Revocation> {
-        let range = self.range(self.bucket_of(serial)?);
-        self.entry(self.position(range, serial)?)
+        let (rank, reason) = self.table.find_from(self.table.home(serial)?)?;
+        self.entry(rank, reason)
     }
 
-    /// The bucket a serial falls in, if within the table.
+    /// The entry of a rank.
     #[inline(always)]
-    fn bucket_of(&self, serial: u64) -> Option<usize> {
-        let b = (serial.checked_sub(self.min)? >> self.shift) as usize;
-        (b.checked_add(1)? < self.buckets.len()).then_some(b)
-    }
-
-    /// The positions of a bucket's serials (`bucket_of` checked that it has an end).
-    #[inline(always)]
-    fn range(&self, b: usize) -> (usize, usize) {
-        (self.buckets[b] as usize, self.buckets[b + 1] as usize)
-    }
-
-    /// Where `serial` is among the serials in `lo..hi`, if there.
-    #[inline(always)]
-    fn position(&self, (lo, hi): (usize, usize), serial: u64) -> Option<usize> {
-        Some(lo + self.serials.get(lo..hi)?.binary_search(&serial).ok()?)
-    }
-
-    /// The entry at a position.
-    #[inline(always)]
-    fn entry(&self, i: usize) -> Option<Revocation> {
+    fn entry(&self, rank: usize, reason: u8) -> Option<Revocation> {
         Some(Revocation {
-            reason: *self.reasons.get(i)?,
-            revoked_at: *self.times.get(i)?,
+            reason,
+            revoked_at: *self.times.get(rank)?,
         })
     }
 
     /// The revocations of many serials at once: `out[i]` for `serials[i]`, as far as both slices
     /// reach. The same answers as `lookup_u64` one after another, and faster on an index larger than
-    /// the caches: a single lookup waits for its reads in turn (bucket, serials, then time and
-    /// reason), each a cache miss at ten million entries, and the CPU can only overlap the next
-    /// lookups' misses when it predicts the binary search right. Here the lookups go through a
-    /// pipeline whose stages prefetch what the next stage reads, so the misses of dozens of lookups
-    /// overlap (measured at 10 M against groups of 16 that prefetched each step together: 23–27 vs
-    /// 18–22 M/s, five alternating runs). For bulk work such as checking every user of a tenant
-    /// against a new CRL. No allocation.
+    /// the caches: the lookups go through a pipeline whose stages prefetch what the next stage reads
+    /// (the serial's line, then a listed serial's time), so the misses of dozens of lookups overlap.
+    /// For bulk work such as checking every user of a tenant against a new CRL. No allocation.
     pub fn lookup_many(&self, serials: &[u64], out: &mut [Option<Revocation>]) {
-        // While lookup i is answered, i+D has its time and reason fetched, i+2D its serials and i+3D
-        // its bucket: the misses of 3D lookups are in flight at any time.
+        // While lookup i is answered, i+D compares its line and has its time fetched, and i+2D has
+        // its line fetched.
         const D: usize = 16;
-        const RING: usize = 4 * D;
+        const RING: usize = 3 * D;
         let n = serials.len().min(out.len());
-        let mut bucket = [None; RING];
+        let mut home = [None; RING];
         let mut found = [None; RING];
-        for step in 0..n + 3 * D {
-            // 1. The bucket of lookup `step`.
+        for step in 0..n + 2 * D {
+            // 1. The line of lookup `step`.
             if let Some(&key) = serials[..n].get(step) {
-                let b = self.bucket_of(key);
-                if let Some(b) = b {
-                    prefetch(&self.buckets[b..b + 2]);
+                let h = self.table.home(key);
+                if let Some(h) = h {
+                    self.table.prefetch(h);
                 }
-                bucket[step % RING] = b;
+                home[step % RING] = h;
             }
-            // 2. The serials of lookup `step - D`.
-            if let Some(b) = step.checked_sub(D).filter(|&j| j < n).and_then(|j| bucket[j % RING]) {
-                let (lo, hi) = self.range(b);
-                if let (Some(first), Some(last)) = (self.serials.get(lo), self.serials.get(hi.wrapping_sub(1))) {
-                    prefetch(first);
-                    prefetch(last);
-                }
-            }
-            // 3. The search of lookup `step - 2D`; a hit's time and reason are fetched.
-            if let Some(j) = step.checked_sub(2 * D).filter(|&j| j < n) {
-                let f = bucket[j % RING].and_then(|b| self.position(self.range(b), serials[j]));
-                if let Some((t, r)) = f.and_then(|i| self.times.get(i).zip(self.reasons.get(i))) {
+            // 2. The comparison of lookup `step - D`; a hit's time is fetched.
+            if let Some(j) = step.checked_sub(D).filter(|&j| j < n) {
+                let f = home[j % RING].and_then(|h| self.table.find_from(h));
+                if let Some(t) = f.and_then(|(rank, _)| self.times.get(rank)) {
                     prefetch(t);
-                    prefetch(r);
                 }
                 found[j % RING] = f;
             }
-            // 4. The answer of lookup `step - 3D`.
-            if let Some(j) = step.checked_sub(3 * D).filter(|&j| j < n) {
-                out[j] = found[j % RING].and_then(|i| self.entry(i));
+            // 3. The answer of lookup `step - 2D`.
+            if let Some(j) = step.checked_sub(2 * D).filter(|&j| j < n) {
+                out[j] = found[j % RING].and_then(|(rank, reason)| self.entry(rank, reason));
             }
         }
     }
@@ -566,7 +505,7 @@ impl CrlIndex {
     }
 
     pub fn len(&self) -> usize {
-        self.serials.len() + self.long.len()
+        self.times.len() + self.long.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -585,15 +524,11 @@ impl CrlIndex {
         self.next_update
     }
 
-    /// Bytes the index holds (arrays and bucket table), for capacity planning. Counts what is filled:
+    /// Bytes the index holds (serial table and times), for capacity planning. Counts what is filled:
     /// the large arrays keep an unfilled reserve that is address space, never touched, except for
-    /// the rest of the last 2 MiB page each (the RSS kept at 10 M is ~0.5 B an entry above this).
+    /// the rest of the last 2 MiB page each.
     pub fn memory_bytes(&self) -> usize {
-        self.serials.len() * 8
-            + self.times.len() * 4
-            + self.reasons.len()
-            + self.buckets.len() * 4
-            + self.long.iter().map(|(s, _, _)| s.len() + 32).sum::<usize>()
+        self.table.memory_bytes() + self.times.len() * 4 + self.long.iter().map(|(s, _, _)| s.len() + 32).sum::<usize>()
     }
 }
 
@@ -612,7 +547,7 @@ fn with_huge_capacity<T>(capacity: usize) -> Vec<T> {
     v
 }
 
-/// `src` in the order `order` gives, into a vector sized and paged like the original.
+/// `src` in the order `order` gives, into a vector of its size (in 2 MiB pages when large).
 fn permuted<T: Copy>(src: &[T], order: &[u32]) -> Vec<T> {
     let mut v = with_huge_capacity(src.len());
     v.extend(order.iter().map(|&i| src[i as usize]));
@@ -629,9 +564,10 @@ fn shrink_small<T>(v: &mut Vec<T>) {
 }
 
 /// Asks the kernel to back a large vector's buffer with 2 MiB pages, before it is first written. A
-/// lookup at ten million entries touches three or four random places in ~150 MB; with 4 KiB pages
-/// each is also a TLB miss and a page walk (lookups at 10 M on an Intel guest: 2–6 M/s in 4 KiB
-/// pages, 15–16 M/s in 2 MiB pages; on an AMD guest, with its larger TLB, about 10% apart). The
+/// lookup at ten million entries touches one or two random places in ~150 MB (its line, and a
+/// listed serial's time); with 4 KiB pages each is also a TLB miss and a page walk (lookups at 10 M
+/// on an Intel guest, with the earlier sorted arrays: 2–6 M/s in 4 KiB pages, 15–16 M/s in 2 MiB
+/// pages; on an AMD guest, with its larger TLB, about 10% apart). The
 /// price is paid once: a process's first build faults its huge pages in from memory the machine
 /// has not touched yet (docs/benchmarks.md). Linux gives such pages to anonymous memory only on
 /// request (`transparent_hugepage` is `madvise` on Debian).
@@ -878,7 +814,7 @@ mod tests {
         );
     }
 
-    /// Few serials spread over the whole 64-bit range: the bucket table still spans them.
+    /// Few serials spread over the whole 64-bit range: the segments still span them.
     #[test]
     fn sparse_wide_serials() {
         let serials: Vec<u64> = (0..1_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
@@ -888,9 +824,9 @@ mod tests {
         check(&index, &sorted, &[sorted[0] + 1, sorted[500] - 1]);
     }
 
-    /// An index large enough for 2 MiB pages (its serial array past `HUGE_FROM_BYTES`), from a CRL
-    /// whose entries are out of order: the arrays keep their unfilled reserve, are permuted into new
-    /// ones, and answer as a small index does.
+    /// An index large enough for 2 MiB pages (its serial table past `HUGE_FROM_BYTES`), from a CRL
+    /// whose entries are out of order: the entries are permuted into serial order, the table keeps
+    /// its unfilled reserve, and answers as a small index does.
     #[test]
     fn large_unsorted_index() {
         let n = HUGE_FROM_BYTES / 8 + 100_000;
@@ -899,13 +835,11 @@ mod tests {
             .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 8) | 1 << 56)
             .collect();
         let index = index_of(&serials);
-        let mut sorted = serials.clone();
-        sorted.sort_unstable();
-        assert_eq!(index.serials, sorted);
         assert!(
-            index.serials.capacity() * 8 >= HUGE_FROM_BYTES,
+            index.table.line_capacity_bytes() >= HUGE_FROM_BYTES,
             "the large array keeps its reserve"
         );
+        assert!(!index.table.searched(), "evenly spread serials need no search");
         let per_entry = index.memory_bytes() as f64 / n as f64;
         assert!((13.0..16.0).contains(&per_entry), "{per_entry} bytes per entry");
         let entries = u64_entries(&serials);
@@ -917,5 +851,109 @@ mod tests {
         let mut keys: Vec<u64> = serials.iter().step_by(13).copied().collect();
         keys.extend(keys.clone().iter().map(|k| k ^ 1 << 57));
         check_many(&index, &keys);
+    }
+
+    /// The set's own answer for every serial in `serials` and around it: the listed ones with their
+    /// time and reason, and their neighbours (±1, and one segment width away, where an offset in
+    /// the next segment equals this one's) found exactly when listed.
+    fn check_against_set(index: &CrlIndex, serials: &[u64]) {
+        let listed: std::collections::BTreeSet<u64> = serials.iter().copied().collect();
+        let width = index.table.segment_width();
+        let mut keys = Vec::new();
+        for &s in serials {
+            keys.extend([
+                s,
+                s.wrapping_sub(1),
+                s.wrapping_add(1),
+                s.wrapping_add(width),
+                s.wrapping_sub(width),
+            ]);
+        }
+        let entries = u64_entries(serials);
+        let rank: std::collections::HashMap<u64, usize> = serials.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+        for &k in &keys {
+            match index.lookup_u64(k) {
+                Some(found) => {
+                    assert!(listed.contains(&k), "{k:#x} found but not listed");
+                    let i = rank[&k];
+                    assert_eq!(found.revoked_at_unix(), entries[i].1, "time of {k:#x}");
+                    assert_eq!(found.reason, entries[i].2.unwrap_or(NO_REASON), "reason of {k:#x}");
+                }
+                None => assert!(!listed.contains(&k), "{k:#x} listed but not found"),
+            }
+        }
+        check_many(index, &keys);
+    }
+
+    /// Serials packed far more densely than their segment (a run of small serials beside one large
+    /// one): their home lines overflow into long runs, and the table finds lines by search instead;
+    /// a segment with more entries than 16-bit ranks reach keeps them whole.
+    #[test]
+    fn clustered_serials_are_searched() {
+        for (cluster, outliers) in [(17u64, 1u64), (5_000, 3), (70_000, 700)] {
+            let mut serials: Vec<u64> = (1..=cluster).collect();
+            serials.extend((0..outliers).map(|i| (1 << 62) + i * 0x1_0000_0001));
+            let index = index_of(&serials);
+            if cluster >= 5_000 {
+                assert!(index.table.searched(), "a cluster of {cluster} is searched");
+            }
+            // A segment of 2^16 entries or more: ranks kept whole.
+            assert_eq!(index.table.whole_ranks(), cluster >= 70_000);
+            check_against_set(&index, &serials);
+        }
+    }
+
+    /// A segment whose last line is full, and a serial just above that line's entries: the lookup
+    /// must stop at the segment's end, not compare its offset with the next segment's entries (here
+    /// one with that very offset). Serials over all 64 bits make segments as wide as offsets reach.
+    #[test]
+    fn runs_stop_at_segment_ends() {
+        let width = 1u64 << table::OFFSET_BITS;
+        let mut serials = vec![0];
+        serials.extend((9..=16).map(|i| width - i));
+        serials.extend([2 * width - 1, u64::MAX]);
+        let index = index_of(&serials);
+        assert_eq!(index.table.segment_width(), width);
+        assert_eq!(
+            index.lookup_u64(width - 1),
+            None,
+            "the next segment's offset is not this serial"
+        );
+        check_against_set(&index, &serials);
+    }
+
+    /// Consecutive serials, as a CA with a counter issues them, and the same with gaps.
+    #[test]
+    fn dense_serials() {
+        let serials: Vec<u64> = (1..=50_000).collect();
+        let index = index_of(&serials);
+        assert!(!index.table.searched());
+        check_against_set(&index, &serials);
+        let gapped: Vec<u64> = (1..=30_000u64).filter(|i| i % 7 != 3 && i % 1000 > 50).collect();
+        check_against_set(&index_of(&gapped), &gapped);
+    }
+
+    /// Every size from 1 to 700 (one segment, then two) with serials random, in clumps and spread
+    /// over all 64 bits: full lines at segment ends, runs, empty home lines.
+    #[test]
+    fn many_shapes() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in 1..=700usize {
+            let mut serials: Vec<u64> = match n % 3 {
+                0 => (0..n).map(|_| next() >> (n % 50)).collect(),
+                1 => (0..n).map(|i| ((i as u64 / 9) << 40) + next() % 1_000).collect(),
+                _ => (0..n).map(|_| next()).collect(),
+            };
+            serials.sort_unstable();
+            serials.dedup();
+            let index = index_of(&serials);
+            check_against_set(&index, &serials);
+        }
     }
 }

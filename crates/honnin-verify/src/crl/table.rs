@@ -1,0 +1,436 @@
+//! The serial table of a [`CrlIndex`](super::CrlIndex): where a serial's entry is, found by reading
+//! one cache line.
+//!
+//! Why not a sorted array with a bucket table (what the index had before): at ten million entries
+//! every read is a cache miss, and that design reads two places one after the other (the bucket,
+//! then the serials it points to). On the 2-vCPU guests here one dependent miss per lookup runs
+//! several times faster than two, and the fewer instructions a lookup takes, the more lookups the
+//! CPU keeps in flight (docs/benchmarks.md §7). So the address of the one line to read is computed
+//! from the serial with a table that stays in L1, and the line is compared in a few SIMD steps.
+//!
+//! Layout: the serial range `[min, max]` is cut into segments of `2^k` serials (at most 2,048
+//! segments: 32 KiB), the last one shorter. A segment with `c` entries gets `⌈c / 6⌉` *home* lines
+//! of 64 bytes, and a serial's home line is its offset in the segment scaled to them (one
+//! multiplication; the last segment scaled to its own length). A line has 8 slots, each
+//! `offset << 4 | reason` or [`EMPTY`]. Entries are placed in serial order, each in its home line
+//! or, when that is full, the next one: a listed serial is in its home line or in the run of full
+//! lines after it, and a segment's last line is never full, so no run reaches into the next segment.
+//! The rank of each line's first entry (its position in serial order; kept as 16 bits above the
+//! segment's first rank when segments are small enough) leads to the revocation times, which the
+//! index keeps apart in serial order. About 10.7 + 0.3 bytes per entry, plus 4 for the time.
+//!
+//! Serials that crowd into a few home lines (a cluster far narrower than its segment) would make
+//! long runs. In a segment where an entry ends up more than [`MAX_RUN`] lines past its home, the
+//! table also keeps the serial of each line's first entry and finds a serial's line by binary
+//! search instead: still correct and `O(log n)`, only slower, and only there.
+
+/// Slots in a line: 8 × 8 bytes, one cache line.
+const SLOTS: usize = 8;
+/// Entries per home line on average: 6 of 8 slots, so few lines overflow (memory: 64 / 6 bytes).
+const PER_LINE: usize = 6;
+/// An unused slot. Never equal to a used one: offsets are below 2^59, so a used slot is below 2^63.
+const EMPTY: u64 = u64::MAX;
+/// The most lines an entry may sit past its home before the table switches to searching.
+const MAX_RUN: usize = 4;
+/// Offsets in a segment are kept below 2^59 so that `offset << 4 | reason` fits a slot.
+pub(super) const OFFSET_BITS: u32 = 59;
+/// At most 2^11 segments: the segment table stays within 32 KiB.
+const MAX_SEGMENT_BITS: u32 = 11;
+/// The reason code for "no reasonCode" in a slot's 4 bits.
+const NO_REASON_CODE: u64 = 15;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u64; SLOTS]);
+
+const EMPTY_LINE: Line = Line([EMPTY; SLOTS]);
+
+impl Line {
+    /// A bit per slot that holds `key` (an offset shifted left by 4, its reason bits clear): bit
+    /// `2k` for slot `k`.
+    #[inline(always)]
+    fn matches(&self, key: u64) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use core::arch::x86_64::*;
+            // SSE2 is part of x86-64, but has no 64-bit compare: the slots, reason bits masked off,
+            // are compared as 32-bit halves, packed down to a byte per half, and a slot matches
+            // when both of its halves do. Few instructions, so the CPU can keep more lookups in
+            // flight.
+            // SAFETY: `self` is a live, 64-byte-aligned line, read as four aligned 16-byte vectors
+            // inside it.
+            unsafe {
+                let p = self.0.as_ptr().cast::<__m128i>();
+                let key = _mm_set1_epi64x(key as i64);
+                let mask = _mm_set1_epi64x(!0xF);
+                let eq = |j: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_load_si128(p.add(j)), mask), key);
+                let low = _mm_packs_epi32(eq(0), eq(1));
+                let high = _mm_packs_epi32(eq(2), eq(3));
+                let halves = _mm_movemask_epi8(_mm_packs_epi16(low, high)) as u32;
+                halves & (halves >> 1) & 0x5555
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let mut bits = 0u32;
+            for (k, &slot) in self.0.iter().enumerate() {
+                bits |= (((slot ^ key) < 16) as u32) << (2 * k);
+            }
+            bits
+        }
+    }
+
+    /// Whether a lookup of `key` must go on to the next line: this one is full and everything in
+    /// it is below `key` (an empty last slot, `EMPTY`, is never below).
+    #[inline(always)]
+    fn continues_past(&self, key: u64) -> bool {
+        self.0[SLOTS - 1] < key
+    }
+}
+
+/// Where a segment's lines start, and its home lines per serial as a 0.64 fixed-point fraction
+/// (home lines ÷ serials the segment spans, below 1): an offset's home line is the high half of
+/// `offset × scale`.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    first: u32,
+    /// The rank of the segment's first entry.
+    base: u32,
+    /// 0 for a segment whose lines are found by search (a real scale is at least 2^5: a home
+    /// line or more for at most 2^59 serials).
+    scale: u64,
+}
+
+/// Where a lookup starts: the line, and the key to compare there.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Home {
+    line: usize,
+    key: u64,
+    /// The rank of the segment's first entry.
+    base: u32,
+}
+
+/// The rank of each line's first entry (of the next entry, for an empty line).
+enum Ranks {
+    /// Above the segment's base: every segment has fewer than 2^16 entries (the usual case: about
+    /// 5,000 a segment at ten million entries).
+    InSegment(Vec<u16>),
+    /// Ranks in the whole CRL.
+    Whole(Vec<u32>),
+}
+
+pub(super) struct SerialTable {
+    min: u64,
+    /// A serial's segment is `(serial - min) >> shift`; its offset the bits below.
+    shift: u32,
+    /// One per segment, then one whose `first` is the end of the lines.
+    segments: Vec<Segment>,
+    lines: Vec<Line>,
+    ranks: Ranks,
+    /// The segments where some entry sits more than [`MAX_RUN`] lines past its home, by index,
+    /// each with the serial at each of its lines' rank (`u64::MAX` past the last entry): to find
+    /// a serial's line by binary search.
+    searched: Vec<(usize, Vec<u64>)>,
+}
+
+impl std::fmt::Debug for SerialTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SerialTable")
+            .field("segments", &self.segments.len().saturating_sub(1))
+            .field("lines", &self.lines.len())
+            .field("searched segments", &self.searched.len())
+            .finish()
+    }
+}
+
+/// A reason code (0–10, or `NO_REASON` 0xFF) in 4 bits.
+#[inline(always)]
+fn code(reason: u8) -> u64 {
+    if reason <= 10 {
+        reason as u64
+    } else {
+        NO_REASON_CODE
+    }
+}
+
+impl SerialTable {
+    /// The table of `serials` (sorted ascending), with the reason code of each (0–10, or 0xFF for
+    /// none). At most `u32::MAX` entries.
+    pub(super) fn build(serials: &[u64], reasons: &[u8]) -> SerialTable {
+        let n = serials.len();
+        let (Some(&min), Some(&max)) = (serials.first(), serials.last()) else {
+            return SerialTable {
+                min: 0,
+                shift: 0,
+                segments: Vec::new(),
+                lines: Vec::new(),
+                ranks: Ranks::Whole(Vec::new()),
+                searched: Vec::new(),
+            };
+        };
+        let range_bits = 64 - (max - min).leading_zeros();
+        // About 256 entries a segment at least (fewer segments for a small CRL), at most 2^11
+        // segments, and as many as it takes to keep offsets below 2^59.
+        let wanted = (n / 256).max(1).ilog2().min(MAX_SEGMENT_BITS);
+        let segment_bits = wanted.max(range_bits.saturating_sub(OFFSET_BITS)).min(range_bits);
+        let shift = range_bits - segment_bits;
+        let mask = (1u64 << shift) - 1;
+        let count = ((max - min) >> shift) as usize + 1;
+        let bounds: Vec<usize> = (0..count)
+            .map(|g| serials.partition_point(|&s| (s - min) >> shift < g as u64))
+            .chain([n])
+            .collect();
+        let homes = |c: usize| c.div_ceil(PER_LINE).max(1);
+        // Home lines, plus the most a segment can overflow by: never outgrown (a regrowth would
+        // copy the lines out of their 2 MiB pages).
+        let capacity: usize = bounds
+            .windows(2)
+            .map(|w| homes(w[1] - w[0]) + (w[1] - w[0]) / SLOTS + 2)
+            .sum();
+        // 2 MiB pages when the lines to be filled (about the home lines) are many: a partly filled
+        // last huge page is not worth it on a small table.
+        let expected: usize = bounds.windows(2).map(|w| homes(w[1] - w[0])).sum();
+        let mut lines = if expected * size_of::<Line>() >= super::HUGE_FROM_BYTES {
+            super::with_huge_capacity(capacity)
+        } else {
+            Vec::with_capacity(capacity)
+        };
+        let mut ranks = Vec::with_capacity(capacity);
+        let mut segments = Vec::with_capacity(count + 1);
+        let mut crowded = 0;
+        for (g, w) in bounds.windows(2).enumerate() {
+            let (lo, hi) = (w[0], w[1]);
+            let first = lines.len();
+            // Serials the segment spans: 2^shift, or up to `max` for the last one.
+            let span = ((max - min) - ((g as u64) << shift)).min(mask) as u128 + 1;
+            // No more home lines than serials it spans (only duplicate serials could ask for more),
+            // so the scale stays below 1.
+            let home_lines = homes(hi - lo).min(span as usize);
+            let mut scale = (((home_lines as u128) << 64) / span).min(u64::MAX as u128) as u64;
+            let entries = Entries {
+                serials: &serials[lo..hi],
+                reasons: reasons.get(lo..hi).unwrap_or_default(),
+                lo,
+                min,
+                mask,
+            };
+            if place(&mut lines, &mut ranks, &entries, scale, home_lines) > MAX_RUN {
+                // Too crowded for home lines: packed 8 a line instead, and found by search.
+                lines.truncate(first);
+                ranks.truncate(first);
+                place(&mut lines, &mut ranks, &entries, 0, 1);
+                (scale, crowded) = (0, crowded + 1);
+            }
+            segments.push(Segment {
+                first: first as u32,
+                base: lo as u32,
+                scale,
+            });
+        }
+        debug_assert!(lines.len() <= capacity, "the lines outgrew their reserve");
+        segments.push(Segment {
+            first: lines.len() as u32,
+            base: n as u32,
+            scale: 0,
+        });
+        let mut searched = Vec::with_capacity(crowded);
+        for (g, s) in segments.windows(2).enumerate().filter(|(_, s)| s[0].scale == 0) {
+            let firsts = ranks[s[0].first as usize..s[1].first as usize]
+                .iter()
+                .map(|&r| serials.get(r as usize).copied().unwrap_or(u64::MAX))
+                .collect();
+            searched.push((g, firsts));
+        }
+        super::shrink_small(&mut lines);
+        let ranks = if bounds.windows(2).all(|w| w[1] - w[0] <= u16::MAX as usize) {
+            let mut narrow = Vec::with_capacity(ranks.len());
+            for (s, w) in segments.windows(2).zip(bounds.windows(2)) {
+                narrow.extend(
+                    ranks[s[0].first as usize..s[1].first as usize]
+                        .iter()
+                        .map(|&r| (r as usize - w[0]) as u16),
+                );
+            }
+            Ranks::InSegment(narrow)
+        } else {
+            super::shrink_small(&mut ranks);
+            Ranks::Whole(ranks)
+        };
+        SerialTable {
+            min,
+            shift,
+            segments,
+            lines,
+            ranks,
+            searched,
+        }
+    }
+
+    /// The line a lookup of `serial` starts at, or `None` when the serial is outside the range.
+    #[inline(always)]
+    pub(super) fn home(&self, serial: u64) -> Option<Home> {
+        let off = serial.checked_sub(self.min)?;
+        let g = usize::try_from(off >> self.shift).ok()?;
+        let segment = self.segments.get(g)?;
+        let offset = off & ((1u64 << self.shift) - 1);
+        let line = if segment.scale != 0 {
+            segment.first as usize + home_of(offset, segment.scale)
+        } else {
+            self.searched_line(g, serial)?
+        };
+        Some(Home {
+            line,
+            key: offset << 4,
+            base: segment.base,
+        })
+    }
+
+    /// For a table that searches: the last line of segment `g` whose first entry is not above the
+    /// serial.
+    #[cold]
+    fn searched_line(&self, g: usize, serial: u64) -> Option<usize> {
+        let (lo, hi) = (
+            self.segments.get(g)?.first as usize,
+            self.segments.get(g + 1)?.first as usize,
+        );
+        let i = self.searched.binary_search_by_key(&g, |(s, _)| *s).ok()?;
+        let firsts = &self.searched[i].1;
+        debug_assert_eq!(firsts.len(), hi - lo);
+        Some(lo + firsts.partition_point(|&f| f <= serial).saturating_sub(1))
+    }
+
+    /// Starts reading the home line, and its rank, without waiting for them.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, home: Home) {
+        if let Some(line) = self.lines.get(home.line) {
+            super::prefetch(line);
+        }
+        match &self.ranks {
+            Ranks::InSegment(r) => r.get(home.line).map(super::prefetch),
+            Ranks::Whole(r) => r.get(home.line).map(super::prefetch),
+        };
+    }
+
+    /// The rank and reason code (0xFF for none) of the serial a lookup started at `home` is for.
+    #[inline(always)]
+    pub(super) fn find_from(&self, home: Home) -> Option<(usize, u8)> {
+        let mut at = home.line;
+        loop {
+            let line = self.lines.get(at)?;
+            let bits = line.matches(home.key);
+            if bits != 0 {
+                let k = bits.trailing_zeros() as usize / 2;
+                let slot = line.0[k];
+                let reason = match slot & 0xF {
+                    NO_REASON_CODE => super::NO_REASON,
+                    r => r as u8,
+                };
+                let rank = match &self.ranks {
+                    Ranks::InSegment(r) => home.base as usize + *r.get(at)? as usize,
+                    Ranks::Whole(r) => *r.get(at)? as usize,
+                };
+                return Some((rank + k, reason));
+            }
+            if !line.continues_past(home.key) {
+                return None;
+            }
+            at += 1;
+        }
+    }
+
+    /// Bytes the table holds.
+    pub(super) fn memory_bytes(&self) -> usize {
+        self.lines.len() * size_of::<Line>()
+            + match &self.ranks {
+                Ranks::InSegment(r) => r.len() * 2,
+                Ranks::Whole(r) => r.len() * 4,
+            }
+            + self.segments.len() * size_of::<Segment>()
+            + self.searched.iter().map(|(_, f)| 16 + f.len() * 8).sum::<usize>()
+    }
+
+    /// Whether the table fell back to searching (for tests).
+    #[cfg(test)]
+    pub(super) fn searched(&self) -> bool {
+        !self.searched.is_empty()
+    }
+
+    /// Whether ranks are kept whole, a segment having 2^16 entries or more (for tests).
+    #[cfg(test)]
+    pub(super) fn whole_ranks(&self) -> bool {
+        matches!(self.ranks, Ranks::Whole(_))
+    }
+
+    /// The width of a segment in serials (for tests: an offset one segment away is another serial).
+    #[cfg(test)]
+    pub(super) fn segment_width(&self) -> u64 {
+        1u64 << self.shift
+    }
+
+    /// Reserved lines (for tests: the large-array path keeps its reserve).
+    #[cfg(test)]
+    pub(super) fn line_capacity_bytes(&self) -> usize {
+        self.lines.capacity() * size_of::<Line>()
+    }
+}
+
+/// One segment's entries, for [`place`].
+struct Entries<'a> {
+    serials: &'a [u64],
+    reasons: &'a [u8],
+    /// The rank of the first.
+    lo: usize,
+    min: u64,
+    mask: u64,
+}
+
+/// Lays out one segment's entries after `lines` in serial order, each in its home line (by
+/// `scale`; 0 packs them 8 a line) or, when that is full, the next, then empty lines up to
+/// `home_lines`; the segment never ends on a full line. Pushes each line's rank. Returns the most
+/// lines an entry sits past its home.
+fn place(lines: &mut Vec<Line>, ranks: &mut Vec<u32>, entries: &Entries<'_>, scale: u64, home_lines: usize) -> usize {
+    let first = lines.len();
+    let hi = entries.lo + entries.serials.len();
+    let (mut line, mut at, mut fill, mut rank, mut run) = (EMPTY_LINE, first, 0, entries.lo, 0);
+    for (k, &serial) in entries.serials.iter().enumerate() {
+        let i = entries.lo + k;
+        let offset = (serial - entries.min) & entries.mask;
+        let home = first + home_of(offset, scale);
+        if home > at || fill == SLOTS {
+            lines.push(line);
+            ranks.push(rank as u32);
+            at += 1;
+            while at < home {
+                lines.push(EMPTY_LINE);
+                ranks.push(i as u32);
+                at += 1;
+            }
+            (line, fill, rank) = (EMPTY_LINE, 0, i);
+        }
+        run = run.max(at - home);
+        line.0[fill] = offset << 4 | code(entries.reasons.get(k).copied().unwrap_or(u8::MAX));
+        fill += 1;
+    }
+    lines.push(line);
+    ranks.push(rank as u32);
+    at += 1;
+    // Never end a segment on a full line: a lookup walks on only past full lines.
+    if fill == SLOTS {
+        lines.push(EMPTY_LINE);
+        ranks.push(hi as u32);
+        at += 1;
+    }
+    while at < first + home_lines {
+        lines.push(EMPTY_LINE);
+        ranks.push(hi as u32);
+        at += 1;
+    }
+    run
+}
+
+/// A home line within a segment: `offset` times the segment's scale. Monotone in the offset, which
+/// placement in serial order relies on, and below the segment's home lines for any offset inside it.
+#[inline(always)]
+fn home_of(offset: u64, scale: u64) -> usize {
+    ((offset as u128 * scale as u128) >> 64) as usize
+}
