@@ -922,6 +922,29 @@ mod tests {
         check_against_set(&index, &serials);
     }
 
+    /// A serial listed twice, and a 9-byte serial before short ones: out of order, sorted first;
+    /// every one is still found.
+    #[test]
+    fn duplicate_and_long_serials() {
+        let t = 1_600_000_000;
+        let entries = vec![
+            (vec![5], t, Some(1)),
+            (vec![0x41; 9], t + 1, None),
+            (vec![3], t + 2, Some(4)),
+            (vec![5], t + 3, Some(1)),
+            (vec![0x7F, 1, 2, 3, 4, 5, 6, 7], t + 4, Some(9)),
+        ];
+        let index = CrlIndex::parse_unverified(&crl(&entries)).expect("index");
+        assert_eq!(index.len(), 5);
+        assert_eq!(index.lookup_u64(5).map(|r| r.reason), Some(1));
+        assert_eq!(index.lookup_u64(3).map(|r| r.revoked_at_unix()), Some(t + 2));
+        assert_eq!(index.lookup(&[0x41; 9]).map(|r| r.revoked_at_unix()), Some(t + 1));
+        assert_eq!(index.lookup_u64(0x7F01_0203_0405_0607).map(|r| r.reason), Some(9));
+        for absent in [0, 4, 6, u64::MAX] {
+            assert_eq!(index.lookup_u64(absent), None);
+        }
+    }
+
     /// Consecutive serials, as a CA with a counter issues them, and the same with gaps.
     #[test]
     fn dense_serials() {
