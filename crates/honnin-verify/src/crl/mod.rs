@@ -3,8 +3,8 @@
 //! Hand-written rather than built on a generic CRL type: a national CRL has tens of millions of
 //! entries, and materialising one struct per entry (with its owned serial, time and extensions) costs
 //! gigabytes and seconds. Here one streaming pass over the DER fills flat arrays (serial, revocation
-//! time as u32 seconds, reason), from which a serial table is laid out ([`table`]): a lookup reads
-//! one cache line found by a multiplication, then the time. About 15.4 bytes per entry, no
+//! time as u32 seconds, reason), from which a serial table is laid out (`table.rs`): a lookup reads
+//! one cache line found by a multiplication, then the time. About 15 bytes per entry, no
 //! allocation per lookup; many lookups at once (`lookup_many`) overlap their memory reads. Large
 //! arrays ask for 2 MiB pages. The signature is checked on the second core while the first parses.
 
