@@ -22,6 +22,18 @@ pub fn end_of_day_jst(date: Date) -> OffsetDateTime {
     PrimitiveDateTime::new(date, Time::from_hms(23, 59, 59).unwrap_or(Time::MIDNIGHT)).assume_offset(JST)
 }
 
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm): for the
+/// hand-written DER time readers, which turn a time into seconds without building a `Date`.
+#[inline]
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
 fn is_leap(year: i32) -> bool {
     time::util::is_leap_year(year)
 }

@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use x509_cert::name::Name;
 
 use crate::basic4::{Basic4, BirthDate, Sex, SubstitutedText};
+use crate::dates::days_from_civil;
 use crate::names::{self, Environment, Hierarchy};
 use crate::oid::{self, Oid};
 use crate::parse::{AuthCertificate, CrlPartition, EndEntity, EndEntityInfo, SigningCertificate};
@@ -129,16 +130,6 @@ fn algorithm(value: &[u8]) -> Option<&[u8]> {
         .iter()
         .any(|o| o.as_bytes() == id);
     (r.done() && (known || valid_oid(id))).then_some(id)
-}
-
-/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
 }
 
 /// UTCTime (`YYMMDDhhmmssZ`) or GeneralizedTime (`YYYYMMDDhhmmssZ`) with the ranges the `der` crate

@@ -13,6 +13,7 @@ mod table;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+use honnin_profile::dates::days_from_civil;
 use honnin_profile::{signed_parts, CaCertificate, Hierarchy, RevocationReason};
 use time::OffsetDateTime;
 
@@ -84,16 +85,6 @@ fn tlv(buf: &[u8], pos: usize) -> Result<(u8, usize, usize), VerifyError> {
         .filter(|&e| e <= buf.len())
         .ok_or_else(|| bad("a length runs past the end"))?;
     Ok((tag, start, end))
-}
-
-/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
 }
 
 /// UTCTime or GeneralizedTime (the `Z` forms RFC 5280 allows) to Unix seconds.
