@@ -87,34 +87,50 @@ fn tlv(buf: &[u8], pos: usize) -> Result<(u8, usize, usize), VerifyError> {
     Ok((tag, start, end))
 }
 
+/// Eight ASCII digits (little-endian bytes of `x`) as four two-digit numbers, or `None` if any byte
+/// is not a digit. Done on the whole word at once: a CRL of ten million entries has as many times
+/// (callgrind, a fresh process indexing 1 M entries: 440 M instructions against 463 M digit by
+/// digit).
+#[inline(always)]
+fn digit_pairs(x: u64) -> Option<[i64; 4]> {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    // Every byte 0x30–0x3F, and still so with 6 added (no byte can carry into the next): 0–9.
+    if x & HIGH != ZEROS || (x + 0x0606_0606_0606_0606) & HIGH != ZEROS {
+        return None;
+    }
+    let d = x & 0x0F0F_0F0F_0F0F_0F0F;
+    // Byte 2k becomes 10 × digit 2k + digit 2k+1; no byte exceeds 99, so none carries.
+    let t = d * 10 + (d >> 8);
+    Some([0, 16, 32, 48].map(|k| ((t >> k) & 0xFF) as i64))
+}
+
 /// UTCTime or GeneralizedTime (the `Z` forms RFC 5280 allows) to Unix seconds.
 #[inline(always)]
 fn parse_time(tag: u8, v: &[u8]) -> Result<i64, VerifyError> {
-    let d = |i: usize| -> Result<i64, VerifyError> {
-        match v.get(i) {
-            Some(c @ b'0'..=b'9') => Ok((c - b'0') as i64),
-            _ => Err(bad("a time is not digits")),
-        }
+    let not_digits = || bad("a time is not digits");
+    let word = |at: usize| -> Result<[i64; 4], VerifyError> {
+        let bytes = v
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .ok_or_else(not_digits)?;
+        digit_pairs(u64::from_le_bytes(bytes)).ok_or_else(not_digits)
     };
-    let two = |i: usize| -> Result<i64, VerifyError> { Ok(d(i)? * 10 + d(i + 1)?) };
-    let (year, rest) = match (tag, v.len()) {
-        (0x17, 13) => {
-            let yy = two(0)?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
-        }
-        (0x18, 15) => (two(0)? * 100 + two(2)?, 4),
-        _ => return Err(bad("a time is not UTCTime or GeneralizedTime in Z form")),
-    };
-    if v.last() != Some(&b'Z') {
+    if v.last() != Some(&b'Z') && matches!((tag, v.len()), (0x17, 13) | (0x18, 15)) {
         return Err(bad("a time is not in UTC"));
     }
-    let (mo, da, h, mi, s) = (
-        two(rest)?,
-        two(rest + 2)?,
-        two(rest + 4)?,
-        two(rest + 6)?,
-        two(rest + 8)?,
-    );
+    // The first eight digits, then the last eight (overlapping, for the 12 or 14 there are).
+    let (year, mo, da, h, mi, s) = match (tag, v.len()) {
+        (0x17, 13) => {
+            let ([yy, mo, da, h], [_, _, mi, s]) = (word(0)?, word(4)?);
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, mo, da, h, mi, s)
+        }
+        (0x18, 15) => {
+            let ([cc, yy, mo, da], [_, h, mi, s]) = (word(0)?, word(6)?);
+            (cc * 100 + yy, mo, da, h, mi, s)
+        }
+        _ => return Err(bad("a time is not UTCTime or GeneralizedTime in Z form")),
+    };
     if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || s > 60 {
         return Err(bad("a time is out of range"));
     }
@@ -662,6 +678,19 @@ mod tests {
         assert!(parse_time(0x17, b"261321014500Z").is_err());
         assert!(parse_time(0x17, b"2611210145Z").is_err());
         assert!(parse_time(0x17, b"261121014500+").is_err());
+        assert!(parse_time(0x18, b"20261121014500+").is_err());
+        assert!(parse_time(0x18, b"2026112101450Z").is_err());
+        // A byte just outside the digits, in every place of either form, is refused.
+        for (tag, good) in [(0x17u8, &b"261121014500Z"[..]), (0x18, &b"20261121014500Z"[..])] {
+            for i in 0..good.len() - 1 {
+                for c in [b'/', b':', b' ', 0xB0, b'0' + 0x80] {
+                    let mut bad = good.to_vec();
+                    bad[i] = c;
+                    assert!(parse_time(tag, &bad).is_err(), "{:?}", String::from_utf8_lossy(&bad));
+                }
+            }
+        }
+        assert_eq!(parse_time(0x18, b"99991231235959Z").expect("9999"), 253_402_300_799);
     }
 
     /// An unsigned CRL (the index does not look at the signature) with these entries, in this
