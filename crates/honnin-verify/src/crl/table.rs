@@ -285,8 +285,7 @@ impl SerialTable {
         })
     }
 
-    /// For a table that searches: the last line of segment `g` whose first entry is not above the
-    /// serial.
+    /// For a segment found by search: its last line whose first entry is not above the serial.
     #[cold]
     fn searched_line(&self, g: usize, serial: u64) -> Option<usize> {
         let (lo, hi) = (
@@ -346,10 +345,14 @@ impl SerialTable {
                 Ranks::Whole(r) => r.len() * 4,
             }
             + self.segments.len() * size_of::<Segment>()
-            + self.searched.iter().map(|(_, f)| 16 + f.len() * 8).sum::<usize>()
+            + self
+                .searched
+                .iter()
+                .map(|(_, f)| size_of::<(usize, Vec<u64>)>() + f.len() * 8)
+                .sum::<usize>()
     }
 
-    /// Whether the table fell back to searching (for tests).
+    /// Whether some segment is found by search (for tests).
     #[cfg(test)]
     pub(super) fn searched(&self) -> bool {
         !self.searched.is_empty()
