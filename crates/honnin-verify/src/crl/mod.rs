@@ -245,6 +245,13 @@ fn parse_extensions<'a>(field: &'a [u8], header: &mut Header<'a>) -> Result<(), 
     Ok(())
 }
 
+/// An entry's extensions when they are only a reasonCode, as a CA writes them, all but the code:
+/// `SEQUENCE { SEQUENCE { OID 2.5.29.21, OCTET STRING { ENUMERATED r } } }`. Matched whole, this
+/// spares the general walk five TLV headers an entry.
+const REASON_ONLY: [u8; 13] = [
+    0x30, 0x0C, 0x30, 0x0A, 0x06, 0x03, 0x55, 0x1D, 0x15, 0x04, 0x03, 0x0A, 0x01,
+];
+
 /// The entries, parsed in one pass: (serials, times, reasons, long serials, sorted?).
 type Entries = (Vec<u64>, Vec<u32>, Vec<u8>, Vec<(Vec<u8>, u32, u8)>, bool);
 
@@ -278,7 +285,13 @@ fn parse_entries(buf: &[u8], start: usize, end: usize) -> Result<Entries, Verify
         let secs = parse_time(ttag, &buf[ts..te])?;
         let secs = u32::try_from(secs).map_err(|_| bad("a revocation time is outside 1970–2106"))?;
         let mut reason = NO_REASON;
-        if te < ee {
+        let only_reason = match buf.get(te..ee) {
+            Some([shape @ .., r]) if shape == REASON_ONLY && *r <= 10 && *r != 7 => Some(*r),
+            _ => None,
+        };
+        if let Some(r) = only_reason {
+            reason = r;
+        } else if te < ee {
             let (xtag, mut xp, xe) = tlv(buf, te)?;
             if xtag != 0x30 {
                 return Err(bad("entry extensions are not a SEQUENCE"));
@@ -696,6 +709,21 @@ mod tests {
     /// An unsigned CRL (the index does not look at the signature) with these entries, in this
     /// order: (serial magnitude bytes, revocation time, reason code or None).
     fn crl(entries: &[(Vec<u8>, u32, Option<u8>)]) -> Vec<u8> {
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|(s, t, r)| (s.clone(), *t, r.map(Reason::Code)))
+            .collect();
+        crl_with(&entries)
+    }
+
+    /// An entry's extensions: a reasonCode alone, as a CA writes it, or any list.
+    enum Reason {
+        Code(u8),
+        Extensions(Vec<(Vec<u8>, bool, Vec<u8>)>),
+    }
+
+    /// [`crl`] with any entry extensions.
+    fn crl_with(entries: &[(Vec<u8>, u32, Option<Reason>)]) -> Vec<u8> {
         fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
             let mut out = vec![tag];
             let n = content.len();
@@ -736,9 +764,25 @@ mod tests {
             }
             let mut entry = tlv(0x02, &int);
             entry.extend(time(*at));
-            if let Some(r) = reason {
-                let ext = [tlv(0x06, &[0x55, 0x1D, 0x15]), tlv(0x04, &[0x0A, 0x01, *r])].concat();
-                entry.extend(tlv(0x30, &tlv(0x30, &ext)));
+            match reason {
+                Some(Reason::Code(r)) => {
+                    let ext = [tlv(0x06, &[0x55, 0x1D, 0x15]), tlv(0x04, &[0x0A, 0x01, *r])].concat();
+                    entry.extend(tlv(0x30, &tlv(0x30, &ext)));
+                }
+                // Extensions as given, each `(OID, critical, value)`.
+                Some(Reason::Extensions(exts)) => {
+                    let mut all = Vec::new();
+                    for (oid, critical, value) in exts {
+                        let mut ext = tlv(0x06, oid);
+                        if *critical {
+                            ext.extend(tlv(0x01, &[0xFF]));
+                        }
+                        ext.extend(tlv(0x04, value));
+                        all.extend(tlv(0x30, &ext));
+                    }
+                    entry.extend(tlv(0x30, &all));
+                }
+                None => {}
             }
             list.extend(tlv(0x30, &entry));
         }
@@ -962,6 +1006,35 @@ mod tests {
         assert_eq!(index.lookup_u64(0x7F01_0203_0405_0607).map(|r| r.reason), Some(9));
         for absent in [0, 4, 6, u64::MAX] {
             assert_eq!(index.lookup_u64(absent), None);
+        }
+    }
+
+    /// Entry extensions other than a lone reasonCode take the general walk: a reasonCode beside an
+    /// invalidityDate (critical or not) is read, a malformed reasonCode or an unknown critical
+    /// extension refuses the CRL, an unknown non-critical one is skipped.
+    #[test]
+    fn entry_extensions_beyond_a_lone_reason_code() {
+        let reason = |r: u8| (vec![0x55, 0x1D, 0x15], false, vec![0x0A, 0x01, r]);
+        let invalidity = |critical| (vec![0x55, 0x1D, 0x18], critical, b"\x18\x0f20240101000000Z".to_vec());
+        let entry = |serial: u8, exts| (vec![serial], 1_600_000_000, Some(Reason::Extensions(exts)));
+        let index = CrlIndex::parse_unverified(&crl_with(&[
+            entry(1, vec![invalidity(false), reason(5)]),
+            entry(2, vec![reason(1), invalidity(true)]),
+            entry(3, vec![(vec![0x2A, 0x03], false, vec![0x05, 0x00])]),
+            entry(4, vec![]),
+        ]))
+        .expect("index");
+        assert_eq!(index.lookup_u64(1).map(|r| r.reason), Some(5));
+        assert_eq!(index.lookup_u64(2).map(|r| r.reason), Some(1));
+        assert_eq!(index.lookup_u64(3).map(|r| r.reason), Some(NO_REASON));
+        assert_eq!(index.lookup_u64(4).map(|r| r.reason), Some(NO_REASON));
+        for bad in [
+            vec![reason(7)],
+            vec![reason(11)],
+            vec![(vec![0x55, 0x1D, 0x15], false, vec![0x0A, 0x02, 0, 1])],
+            vec![(vec![0x55, 0x1D, 0x1D], true, vec![0x30, 0x00])],
+        ] {
+            assert!(CrlIndex::parse_unverified(&crl_with(&[entry(1, bad)])).is_err());
         }
     }
 
