@@ -116,9 +116,6 @@ fn parse_time(tag: u8, v: &[u8]) -> Result<i64, VerifyError> {
             .ok_or_else(not_digits)?;
         digit_pairs(u64::from_le_bytes(bytes)).ok_or_else(not_digits)
     };
-    if v.last() != Some(&b'Z') && matches!((tag, v.len()), (0x17, 13) | (0x18, 15)) {
-        return Err(bad("a time is not in UTC"));
-    }
     // The first eight digits, then the last eight (overlapping, for the 12 or 14 there are).
     let (year, mo, da, h, mi, s) = match (tag, v.len()) {
         (0x17, 13) => {
@@ -131,6 +128,9 @@ fn parse_time(tag: u8, v: &[u8]) -> Result<i64, VerifyError> {
         }
         _ => return Err(bad("a time is not UTCTime or GeneralizedTime in Z form")),
     };
+    if v.last() != Some(&b'Z') {
+        return Err(bad("a time is not in UTC"));
+    }
     if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || s > 60 {
         return Err(bad("a time is out of range"));
     }
@@ -245,6 +245,11 @@ fn parse_extensions<'a>(field: &'a [u8], header: &mut Header<'a>) -> Result<(), 
     Ok(())
 }
 
+/// A reasonCode value RFC 5280 defines (0–10; 7 is unused).
+fn reason_code(r: u8) -> Option<u8> {
+    (r <= 10 && r != 7).then_some(r)
+}
+
 /// An entry's extensions when they are only a reasonCode, as a CA writes them, all but the code:
 /// `SEQUENCE { SEQUENCE { OID 2.5.29.21, OCTET STRING { ENUMERATED r } } }`. Matched whole, this
 /// spares the general walk five TLV headers an entry.
@@ -286,7 +291,7 @@ fn parse_entries(buf: &[u8], start: usize, end: usize) -> Result<Entries, Verify
         let secs = u32::try_from(secs).map_err(|_| bad("a revocation time is outside 1970–2106"))?;
         let mut reason = NO_REASON;
         let only_reason = match buf.get(te..ee) {
-            Some([shape @ .., r]) if shape == REASON_ONLY && *r <= 10 && *r != 7 => Some(*r),
+            Some([shape @ .., r]) if shape == REASON_ONLY => reason_code(*r),
             _ => None,
         };
         if let Some(r) = only_reason {
@@ -309,7 +314,7 @@ fn parse_entries(buf: &[u8], start: usize, end: usize) -> Result<Entries, Verify
                 if oid == [0x55, 0x1D, 0x15] && vtag == 0x04 {
                     // reasonCode: OCTET STRING { ENUMERATED r }
                     match &buf[vs..ve] {
-                        [0x0A, 0x01, r] if *r <= 10 && *r != 7 => reason = *r,
+                        [0x0A, 0x01, r] if reason_code(*r).is_some() => reason = *r,
                         _ => return Err(bad("a reasonCode is malformed")),
                     }
                 } else if critical && oid != [0x55, 0x1D, 0x18] {

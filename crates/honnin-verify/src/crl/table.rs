@@ -197,7 +197,6 @@ impl SerialTable {
         };
         let mut ranks = Vec::with_capacity(capacity);
         let mut segments = Vec::with_capacity(count + 1);
-        let mut crowded = 0;
         for (g, w) in bounds.windows(2).enumerate() {
             let (lo, hi) = (w[0], w[1]);
             let first = lines.len();
@@ -207,7 +206,7 @@ impl SerialTable {
             // so the scale stays below 1.
             let home_lines = homes(hi - lo).min(span as usize);
             let mut scale = (((home_lines as u128) << 64) / span).min(u64::MAX as u128) as u64;
-            let entries = Entries {
+            let entries = SegmentEntries {
                 serials: &serials[lo..hi],
                 reasons: reasons.get(lo..hi).unwrap_or_default(),
                 lo,
@@ -219,7 +218,7 @@ impl SerialTable {
                 lines.truncate(first);
                 ranks.truncate(first);
                 place(&mut lines, &mut ranks, &entries, 0, 1);
-                (scale, crowded) = (0, crowded + 1);
+                scale = 0;
             }
             segments.push(Segment {
                 first: first as u32,
@@ -233,7 +232,7 @@ impl SerialTable {
             base: n as u32,
             scale: 0,
         });
-        let mut searched = Vec::with_capacity(crowded);
+        let mut searched = Vec::new();
         for (g, s) in segments.windows(2).enumerate().filter(|(_, s)| s[0].scale == 0) {
             let firsts = ranks[s[0].first as usize..s[1].first as usize]
                 .iter()
@@ -242,14 +241,11 @@ impl SerialTable {
             searched.push((g, firsts));
         }
         super::shrink_small(&mut lines);
-        let ranks = if bounds.windows(2).all(|w| w[1] - w[0] <= u16::MAX as usize) {
+        let ranks = if segments.windows(2).all(|s| s[1].base - s[0].base <= u16::MAX as u32) {
             let mut narrow = Vec::with_capacity(ranks.len());
-            for (s, w) in segments.windows(2).zip(bounds.windows(2)) {
-                narrow.extend(
-                    ranks[s[0].first as usize..s[1].first as usize]
-                        .iter()
-                        .map(|&r| (r as usize - w[0]) as u16),
-                );
+            for s in segments.windows(2) {
+                let lines = &ranks[s[0].first as usize..s[1].first as usize];
+                narrow.extend(lines.iter().map(|&r| (r - s[0].base) as u16));
             }
             Ranks::InSegment(narrow)
         } else {
@@ -378,7 +374,7 @@ impl SerialTable {
 }
 
 /// One segment's entries, for [`place`].
-struct Entries<'a> {
+struct SegmentEntries<'a> {
     serials: &'a [u64],
     reasons: &'a [u8],
     /// The rank of the first.
@@ -391,7 +387,13 @@ struct Entries<'a> {
 /// `scale`; 0 packs them 8 a line) or, when that is full, the next, then empty lines up to
 /// `home_lines`; the segment never ends on a full line. Pushes each line's rank. Returns the most
 /// lines an entry sits past its home.
-fn place(lines: &mut Vec<Line>, ranks: &mut Vec<u32>, entries: &Entries<'_>, scale: u64, home_lines: usize) -> usize {
+fn place(
+    lines: &mut Vec<Line>,
+    ranks: &mut Vec<u32>,
+    entries: &SegmentEntries<'_>,
+    scale: u64,
+    home_lines: usize,
+) -> usize {
     let first = lines.len();
     let hi = entries.lo + entries.serials.len();
     let (mut line, mut at, mut fill, mut rank, mut run) = (EMPTY_LINE, first, 0, entries.lo, 0);
