@@ -84,8 +84,8 @@ struct Args {
     /// CRL sizes (entries), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
     sizes: Vec<usize>,
-    /// Rounds of each in-process honnin measure (and of `openssl crl` up to 2,000,000 entries); the
-    /// median counts.
+    /// Rounds of each honnin measure: in process, in fresh processes, and the full verifications
+    /// against the bound (and of `openssl crl` up to 2,000,000 entries); the median counts.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Serials in the lookup set (half on the CRL, half not), shared by every side.
@@ -103,11 +103,11 @@ struct Args {
     /// Signers on the CRL (one message in 50 comes from one of them).
     #[arg(long, default_value_t = 2)]
     revoked_signers: usize,
-    /// Seconds of each verification run.
+    /// Seconds of full verifications per CRL, split over the rounds.
     #[arg(long, default_value_t = 5.0)]
     verify_seconds: f64,
-    /// `openssl speed -seconds N rsa2048`.
-    #[arg(long, default_value_t = 3)]
+    /// `openssl speed -seconds N rsa2048`, run between the rounds of full verifications.
+    #[arg(long, default_value_t = 1)]
     speed_seconds: u32,
     /// A peer whose run would take longer (extrapolated from the previous size) is skipped; one
     /// still running after this long is stopped.
@@ -185,14 +185,24 @@ struct PeerCrl {
 
 type PeerResult = std::result::Result<PeerCrl, String>;
 
-/// `parse_unverified` once in a fresh process, like each peer's run.
+/// `parse_unverified` once in each of `--rounds` fresh processes, one after another. A peer runs
+/// once, but its run takes seconds; honnin's takes tens of milliseconds, and on the guests here a
+/// burst that short now and then runs up to 70% slower (1 M entries, one process after another:
+/// 0.030 s, or 0.046–0.055 s in about one of four, whether the process spun or touched memory
+/// first or not), so one sample would say more about the host than about the build.
 struct HonninChild {
-    /// RSS the index keeps once the DER is dropped.
+    /// RSS the index keeps once the DER is dropped (median).
     kept: f64,
-    /// Peak RSS, DER included.
+    /// Peak RSS, DER included (the highest).
     peak: f64,
-    /// Seconds for the one `parse_unverified`.
-    secs: f64,
+    /// Seconds for the one `parse_unverified`, in each process.
+    secs: Vec<f64>,
+}
+
+impl HonninChild {
+    fn median_secs(&self) -> f64 {
+        median(&self.secs)
+    }
 }
 
 struct SizeResult {
@@ -408,20 +418,30 @@ fn main() -> Result<()> {
         crl_paths.push((n, crl_path));
     }
 
-    // Full verifications, one thread, with each index honnin could build. The bound is measured
-    // right before and right after each run and the two averaged: on a shared host the CPU's pace
-    // drifts by 10% and more within minutes, so a bound taken minutes earlier would judge honnin
-    // against another machine.
+    // Full verifications, one thread, with each index honnin could build, in rounds between runs
+    // of `openssl speed`: each round is judged against the bound measured right before and right
+    // after it, and the median round counts. On a shared host the CPU's pace drifts by 10% and
+    // more within minutes (openssl speed's verify/s here: 44,700 to 60,800 within one hour), so
+    // a bound taken even a few seconds apart can judge honnin against another machine.
     let mut full = Vec::new();
     let mut bounds = Vec::new();
     for r in &results {
         let rate = match indexes.iter().find(|(n, _)| *n == r.n) {
             Some((n, index)) => {
-                let before = openssl_speed(&args)?;
-                progress(&format!("full verifications, CRL {}", label(*n)));
-                let (rate, _) = honnin::full_verify(&profile, index, &messages, at, args.verify_seconds)?;
-                let after = openssl_speed(&args)?;
-                bounds.push(Bound { n: *n, before, after });
+                let mut bound = Bound {
+                    n: *n,
+                    speeds: vec![openssl_speed(&args)?],
+                    rates: Vec::new(),
+                };
+                for round in 1..=args.rounds {
+                    progress(&format!("full verifications, CRL {}, round {round}", label(*n)));
+                    let seconds = args.verify_seconds / args.rounds as f64;
+                    let (rate, _) = honnin::full_verify(&profile, index, &messages, at, seconds)?;
+                    bound.rates.push(rate);
+                    bound.speeds.push(openssl_speed(&args)?);
+                }
+                let rate = median(&bound.rates);
+                bounds.push(bound);
                 Ok(rate)
             }
             None => Err("no index (the CRL did not parse)".to_owned()),
@@ -469,12 +489,19 @@ fn main() -> Result<()> {
         ),
         Err(why) => println!("  Go      {why}"),
     }
+    let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(" ");
     for b in &bounds {
         println!(
-            "  openssl speed rsa2048 around the CRL {} run: {:.0} verify/s before, {:.0} after -> bound {:.0} full verifications/s",
+            "  CRL {}, {} rounds: honnin {} /s; openssl speed rsa2048 before, between and after them {} verify/s",
             label(b.n),
-            b.before,
-            b.after,
+            b.rates.len(),
+            list(&mut b.rates.iter().map(|r| format!("{r:.0}"))),
+            list(&mut b.speeds.iter().map(|v| format!("{v:.0}"))),
+        );
+        println!(
+            "    each round ÷ its bound (half the mean verify/s around it): {} -> median {:.2} (median bound {:.0} full verifications/s)",
+            list(&mut b.rates.iter().zip(b.per_round()).map(|(r, bound)| format!("{:.2}", r / bound))),
+            b.ratio(),
             b.full_per_sec()
         );
     }
@@ -561,17 +588,30 @@ impl Versions {
     }
 }
 
-/// `openssl speed rsa2048` verify/s measured right before and right after one full-verification run.
+/// Rounds of full verifications and the `openssl speed rsa2048` verify/s measured between them:
+/// `speeds[i]` right before round `i`, `speeds[i + 1]` right after.
 struct Bound {
     n: usize,
-    before: f64,
-    after: f64,
+    speeds: Vec<f64>,
+    rates: Vec<f64>,
 }
 
 impl Bound {
-    /// Two RSA-2048 verifications a full verification: half the mean verify rate.
+    /// The bound of each round: two RSA-2048 verifications a full verification, so half the mean
+    /// verify rate around it.
+    fn per_round(&self) -> Vec<f64> {
+        self.speeds.windows(2).map(|w| (w[0] + w[1]) / 4.0).collect()
+    }
+
+    /// The median bound.
     fn full_per_sec(&self) -> f64 {
-        (self.before + self.after) / 4.0
+        median(&self.per_round())
+    }
+
+    /// The median over rounds of each round's rate ÷ its own bound.
+    fn ratio(&self) -> f64 {
+        let ratios: Vec<f64> = self.rates.iter().zip(self.per_round()).map(|(r, b)| r / b).collect();
+        median(&ratios)
     }
 }
 
@@ -595,27 +635,33 @@ fn openssl_speed(args: &Args) -> Result<f64> {
 
 fn child_honnin(args: &Args, crl: &Path, n: usize) -> std::result::Result<HonninChild, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let m = run_measured(
-        Command::new(exe)
-            .arg("--child")
-            .arg("honnin")
-            .arg("--child-crl")
-            .arg(crl),
-        Duration::from_secs(args.peer_time_limit),
-    )
-    .map_err(|e| e.to_string())?;
-    if !m.ok() {
-        return Err(m.failure());
-    }
-    let v = m.values();
-    let get = |k| num(&v, k).map_err(|e| e.to_string());
-    if get("entries")? as usize != n {
-        return Err("the child indexed a different number of entries".into());
+    let (mut kept, mut peak, mut secs) = (Vec::new(), 0f64, Vec::new());
+    for _ in 0..args.rounds {
+        let m = run_measured(
+            Command::new(&exe)
+                .arg("--child")
+                .arg("honnin")
+                .arg("--child-crl")
+                .arg(crl),
+            Duration::from_secs(args.peer_time_limit),
+        )
+        .map_err(|e| e.to_string())?;
+        if !m.ok() {
+            return Err(m.failure());
+        }
+        let v = m.values();
+        let get = |k| num(&v, k).map_err(|e| e.to_string());
+        if get("entries")? as usize != n {
+            return Err("the child indexed a different number of entries".into());
+        }
+        kept.push(get("retained_bytes")?);
+        peak = peak.max(get("peak_rss")?);
+        secs.push(get("index_secs")?);
     }
     Ok(HonninChild {
-        kept: get("retained_bytes")?,
-        peak: get("peak_rss")?,
-        secs: get("index_secs")?,
+        kept: median(&kept),
+        peak,
+        secs,
     })
 }
 
@@ -970,9 +1016,10 @@ fn print_size(r: &SizeResult) {
     }
     match &r.honnin_rss {
         Ok(c) => println!(
-            "  honnin   fresh process: parse_unverified {} ({:.3} s), index keeps {} RSS ({:.2} B/entry), peak RSS {} (DER included)",
-            per_sec(r.n as f64 / c.secs),
-            c.secs,
+            "  honnin   fresh processes: parse_unverified {}  median {:.3} s [{}], index keeps {} RSS ({:.2} B/entry), peak RSS {} (DER included)",
+            per_sec(r.n as f64 / c.median_secs()),
+            c.median_secs(),
+            rounds(&c.secs),
             mb(c.kept),
             c.kept / r.n as f64,
             mb(c.peak)
@@ -1100,14 +1147,15 @@ fn summary(
         let fig = |v: std::result::Result<f64, &String>, text: &dyn Fn(f64) -> String| -> Figure {
             v.map(|v| (v, text(v))).map_err(|e| e.clone())
         };
-        // Each peer runs once in a fresh process; so does honnin's child for this row.
+        // Each peer runs once in a fresh process; honnin's figure is the median of its fresh
+        // processes (see `HonninChild`).
         let cold = match &r.honnin_rss {
-            Ok(c) => Ok((n / c.secs, per_sec(n / c.secs))),
+            Ok(c) => Ok((n / c.median_secs(), per_sec(n / c.median_secs()))),
             Err(why) => Err(why.clone()),
         };
         measure_rows(
             &mut rows,
-            format!("index build {l}, 1 core, fresh process (entries/s)"),
+            format!("index build {l}, 1 core, fresh process, median (entries/s)"),
             &cold,
             "≥ 20 M/s",
             |v| v >= GOAL_RATE,
@@ -1213,7 +1261,7 @@ fn summary(
     for (n, rate) in full {
         let bound = bounds.iter().find(|b| b.n == *n);
         let (honnin, ratio) = match (rate, bound) {
-            (Ok(rate), Some(b)) => (per_sec(*rate), Some(rate / b.full_per_sec())),
+            (Ok(rate), Some(b)) => (per_sec(*rate), Some(b.ratio())),
             (Ok(rate), None) => (per_sec(*rate), None),
             (Err(why), _) => (failed(why), None),
         };
@@ -1222,10 +1270,9 @@ fn summary(
             honnin,
             peer: match bound {
                 Some(b) => format!(
-                    "bound: openssl speed rsa2048 {:.0}|{:.0} verify/s ÷ 2 = {}",
-                    b.before,
-                    b.after,
-                    per_sec(b.full_per_sec())
+                    "bound: openssl speed rsa2048 ÷ 2 = {}, median of {} rounds",
+                    per_sec(b.full_per_sec()),
+                    b.rates.len()
                 ),
                 None => "bound: not measured".into(),
             },
