@@ -419,10 +419,12 @@ fn main() -> Result<()> {
     }
 
     // Full verifications, one thread, with each index honnin could build, in rounds between runs
-    // of `openssl speed`: each round is judged against the bound measured right before and right
-    // after it, and the median round counts. On a shared host the CPU's pace drifts by 10% and
-    // more within minutes (openssl speed's verify/s here: 44,700 to 60,800 within one hour), so
-    // a bound taken even a few seconds apart can judge honnin against another machine.
+    // of `openssl speed`, so that both sides sample the same stretch of time; the median of each
+    // side counts. On a shared host the CPU's pace drifts by 10% and more within minutes, and
+    // single seconds run up to 30% slow (openssl speed's verify/s within one such run here:
+    // 36,500 to 52,900), so one run each, even seconds apart, can judge honnin against another
+    // machine. Rounds are not paired with the runs beside them: a slow second on one side rarely
+    // falls on the other's neighbouring second too.
     let mut full = Vec::new();
     let mut bounds = Vec::new();
     for r in &results {
@@ -499,10 +501,10 @@ fn main() -> Result<()> {
             list(&mut b.speeds.iter().map(|v| format!("{v:.0}"))),
         );
         println!(
-            "    each round ÷ its bound (half the mean verify/s around it): {} -> median {:.2} (median bound {:.0} full verifications/s)",
-            list(&mut b.rates.iter().zip(b.per_round()).map(|(r, bound)| format!("{:.2}", r / bound))),
-            b.ratio(),
-            b.full_per_sec()
+            "    median {:.0} /s ÷ bound {:.0} (half the median verify/s) = {:.2}",
+            median(&b.rates),
+            b.full_per_sec(),
+            b.ratio()
         );
     }
     println!("  one verification, by part (honnin, CRL {}):", label(args.sizes[0]));
@@ -588,8 +590,8 @@ impl Versions {
     }
 }
 
-/// Rounds of full verifications and the `openssl speed rsa2048` verify/s measured between them:
-/// `speeds[i]` right before round `i`, `speeds[i + 1]` right after.
+/// Rounds of full verifications (per second) and the `openssl speed rsa2048` verify/s measured
+/// before, between and after them.
 struct Bound {
     n: usize,
     speeds: Vec<f64>,
@@ -597,21 +599,14 @@ struct Bound {
 }
 
 impl Bound {
-    /// The bound of each round: two RSA-2048 verifications a full verification, so half the mean
-    /// verify rate around it.
-    fn per_round(&self) -> Vec<f64> {
-        self.speeds.windows(2).map(|w| (w[0] + w[1]) / 4.0).collect()
-    }
-
-    /// The median bound.
+    /// Two RSA-2048 verifications a full verification: half the median verify rate.
     fn full_per_sec(&self) -> f64 {
-        median(&self.per_round())
+        median(&self.speeds) / 2.0
     }
 
-    /// The median over rounds of each round's rate ÷ its own bound.
+    /// The median round ÷ the bound.
     fn ratio(&self) -> f64 {
-        let ratios: Vec<f64> = self.rates.iter().zip(self.per_round()).map(|(r, b)| r / b).collect();
-        median(&ratios)
+        median(&self.rates) / self.full_per_sec()
     }
 }
 
@@ -1270,9 +1265,10 @@ fn summary(
             honnin,
             peer: match bound {
                 Some(b) => format!(
-                    "bound: openssl speed rsa2048 ÷ 2 = {}, median of {} rounds",
+                    "bound: openssl speed rsa2048 ÷ 2 = {}, medians of {} and {} runs",
                     per_sec(b.full_per_sec()),
-                    b.rates.len()
+                    b.rates.len(),
+                    b.speeds.len()
                 ),
                 None => "bound: not measured".into(),
             },
