@@ -320,17 +320,30 @@ impl SerialTable {
                     NO_REASON_CODE => super::NO_REASON,
                     r => r as u8,
                 };
-                let rank = match &self.ranks {
-                    Ranks::InSegment(r) => home.base as usize + *r.get(at)? as usize,
-                    Ranks::Whole(r) => *r.get(at)? as usize,
-                };
-                return Some((rank + k, reason));
+                return Some((self.rank(home.base, at)? + k, reason));
             }
             if !line.continues_past(home.key) {
                 return None;
             }
             at += 1;
         }
+    }
+
+    /// The rank of line `at`'s first entry, in a segment whose first rank is `base`.
+    #[inline(always)]
+    fn rank(&self, base: u32, at: usize) -> Option<usize> {
+        match &self.ranks {
+            Ranks::InSegment(r) => Some(base as usize + *r.get(at)? as usize),
+            Ranks::Whole(r) => r.get(at).map(|&r| r as usize),
+        }
+    }
+
+    /// The rank of the home line's first entry: a listed serial found there has a rank at most 7
+    /// above it. Known without the line itself, so what the rank leads to can be fetched while
+    /// the line is still on its way.
+    #[inline(always)]
+    pub(super) fn home_rank(&self, home: Home) -> Option<usize> {
+        self.rank(home.base, home.line)
     }
 
     /// Bytes the table holds.
