@@ -628,11 +628,21 @@ fn openssl_speed(args: &Args) -> Result<f64> {
     }
 }
 
+/// Runs a child with a time limit; its measures and `key=value` lines, or why it failed.
+fn measured(cmd: &mut Command, limit: Duration) -> Result<(Measured, HashMap<String, String>)> {
+    let m = run_measured(cmd, limit)?;
+    if !m.ok() {
+        bail!("{}", m.failure());
+    }
+    let v = m.values();
+    Ok((m, v))
+}
+
 fn child_honnin(args: &Args, crl: &Path, n: usize) -> std::result::Result<HonninChild, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let (mut kept, mut peak, mut secs) = (Vec::new(), 0f64, Vec::new());
     for _ in 0..args.rounds {
-        let m = run_measured(
+        let (_, v) = measured(
             Command::new(&exe)
                 .arg("--child")
                 .arg("honnin")
@@ -640,11 +650,7 @@ fn child_honnin(args: &Args, crl: &Path, n: usize) -> std::result::Result<Honnin
                 .arg(crl),
             Duration::from_secs(args.peer_time_limit),
         )
-        .map_err(|e| e.to_string())?;
-        if !m.ok() {
-            return Err(m.failure());
-        }
-        let v = m.values();
+        .map_err(|e| format!("{e:#}"))?;
         let get = |k| num(&v, k).map_err(|e| e.to_string());
         if get("entries")? as usize != n {
             return Err("the child indexed a different number of entries".into());
@@ -719,12 +725,7 @@ impl PeerCtx<'_> {
     }
 
     fn measured(&self, cmd: &mut Command) -> Result<(Measured, HashMap<String, String>)> {
-        let m = run_measured(cmd, self.limit())?;
-        if !m.ok() {
-            bail!("{}", m.failure());
-        }
-        let v = m.values();
-        Ok((m, v))
+        measured(cmd, self.limit())
     }
 
     fn check_counts(&self, v: &HashMap<String, String>) -> Result<()> {
@@ -866,7 +867,7 @@ fn go_verify(
     let Some(go) = &args.go_peer else {
         return Err("skipped: the Go peer is not built (bench/verify.sh builds it)".into());
     };
-    let m = run_measured(
+    let (_, v) = measured(
         Command::new(go)
             .env("GOMAXPROCS", "1")
             .arg("verify")
@@ -882,11 +883,7 @@ fn go_verify(
             .arg(args.verify_seconds.to_string()),
         Duration::from_secs(args.peer_time_limit),
     )
-    .map_err(|e| e.to_string())?;
-    if !m.ok() {
-        return Err(m.failure());
-    }
-    let v = m.values();
+    .map_err(|e| format!("{e:#}"))?;
     let get = |k| num(&v, k).map_err(|e| e.to_string());
     if get("revoked")? as usize != expected_revoked {
         return Err(format!(
