@@ -186,10 +186,10 @@ struct PeerCrl {
 type PeerResult = std::result::Result<PeerCrl, String>;
 
 /// `parse_unverified` once in each of `--rounds` fresh processes, one after another. A peer runs
-/// once, but its run takes seconds; honnin's takes tens of milliseconds, and on the guests here a
-/// burst that short now and then runs up to 70% slower (1 M entries, one process after another:
-/// 0.030 s, or 0.046–0.055 s in about one of four, whether the process spun or touched memory
-/// first or not), so one sample would say more about the host than about the build.
+/// once, but its run takes seconds; honnin's takes tens of milliseconds, and on the guests here the
+/// host has slow stretches of a few seconds (a plain compute loop runs 1.3–2.5× slower in them), so
+/// one sample would say more about the host than about the build (1 M entries: 0.029–0.033 s, or
+/// 0.046–0.055 s in such a stretch).
 struct HonninChild {
     /// RSS the index keeps once the DER is dropped (median).
     kept: f64,
