@@ -198,27 +198,56 @@ fn parse_header(tbs: &[u8]) -> Result<Header<'_>, VerifyError> {
     Ok(header)
 }
 
-fn parse_extensions<'a>(field: &'a [u8], header: &mut Header<'a>) -> Result<(), VerifyError> {
-    let (_, mut pos, end) = tlv(field, 0)?;
-    while pos < end {
-        let (_, s, e) = tlv(field, pos)?;
-        let (otag, os, oe) = tlv(field, s)?;
+/// One `Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }`,
+/// of the CRL or of an entry.
+struct Extension<'a> {
+    oid: &'a [u8],
+    critical: bool,
+    value: &'a [u8],
+}
+
+/// The extensions of the `SEQUENCE OF Extension` at `pos`, each read within its own bounds (a
+/// length inside one cannot reach into the next), with `each`.
+fn for_each_extension<'a>(
+    buf: &'a [u8],
+    pos: usize,
+    mut each: impl FnMut(Extension<'a>) -> Result<(), VerifyError>,
+) -> Result<(), VerifyError> {
+    let (tag, mut at, end) = tlv(buf, pos)?;
+    if tag != 0x30 {
+        return Err(bad("extensions are not a SEQUENCE"));
+    }
+    while at < end {
+        let (tag, s, e) = tlv(&buf[..end], at)?;
+        if tag != 0x30 {
+            return Err(bad("an extension is not a SEQUENCE"));
+        }
+        let ext = &buf[..e];
+        let (otag, os, oe) = tlv(ext, s)?;
         if otag != 0x06 {
             return Err(bad("an extension without an OID"));
         }
-        let oid = &field[os..oe];
-        let mut p = oe;
+        let (mut vtag, mut vs, mut ve) = tlv(ext, oe)?;
         let mut critical = false;
-        let (mut vtag, mut vs, mut ve) = tlv(field, p)?;
         if vtag == 0x01 {
-            critical = field.get(vs) == Some(&0xFF);
-            p = ve;
-            (vtag, vs, ve) = tlv(field, p)?;
+            critical = ext.get(vs) == Some(&0xFF);
+            (vtag, vs, ve) = tlv(ext, ve)?;
         }
-        if vtag != 0x04 {
-            return Err(bad("an extension value is not an OCTET STRING"));
+        if vtag != 0x04 || ve != e {
+            return Err(bad("an extension value is not one OCTET STRING"));
         }
-        let value = &field[vs..ve];
+        each(Extension {
+            oid: &buf[os..oe],
+            critical,
+            value: &buf[vs..ve],
+        })?;
+        at = e;
+    }
+    Ok(())
+}
+
+fn parse_extensions<'a>(field: &'a [u8], header: &mut Header<'a>) -> Result<(), VerifyError> {
+    for_each_extension(field, 0, |Extension { oid, critical, value }| {
         match oid {
             [0x55, 0x1D, 0x23] => {
                 // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier … }
@@ -240,9 +269,8 @@ fn parse_extensions<'a>(field: &'a [u8], header: &mut Header<'a>) -> Result<(), 
             _ if critical => return Err(bad("unknown critical CRL extension")),
             _ => {}
         }
-        pos = e;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// A reasonCode value RFC 5280 defines (0–10; 7 is unused).
@@ -297,32 +325,19 @@ fn parse_entries(buf: &[u8], start: usize, end: usize) -> Result<Entries, Verify
         if let Some(r) = only_reason {
             reason = r;
         } else if te < ee {
-            let (xtag, mut xp, xe) = tlv(buf, te)?;
-            if xtag != 0x30 {
-                return Err(bad("entry extensions are not a SEQUENCE"));
-            }
-            while xp < xe {
-                let (_, s, e) = tlv(buf, xp)?;
-                let (_, os, oe) = tlv(buf, s)?;
-                let oid = &buf[os..oe];
-                let (mut vtag, mut vs, mut ve) = tlv(buf, oe)?;
-                let mut critical = false;
-                if vtag == 0x01 {
-                    critical = buf.get(vs) == Some(&0xFF);
-                    (vtag, vs, ve) = tlv(buf, ve)?;
-                }
-                if oid == [0x55, 0x1D, 0x15] && vtag == 0x04 {
+            for_each_extension(&buf[..ee], te, |ext| {
+                if ext.oid == [0x55, 0x1D, 0x15] {
                     // reasonCode: OCTET STRING { ENUMERATED r }
-                    match &buf[vs..ve] {
+                    match ext.value {
                         [0x0A, 0x01, r] if reason_code(*r).is_some() => reason = *r,
                         _ => return Err(bad("a reasonCode is malformed")),
                     }
-                } else if critical && oid != [0x55, 0x1D, 0x18] {
+                } else if ext.critical && ext.oid != [0x55, 0x1D, 0x18] {
                     // invalidityDate is harmless; certificateIssuer (indirect CRL) and others are not.
                     return Err(bad("unknown critical entry extension"));
                 }
-                xp = e;
-            }
+                Ok(())
+            })?;
         }
         if serial.len() <= 8 {
             let v = serial.iter().fold(0u64, |a, &b| (a << 8) | b as u64);
@@ -1032,6 +1047,49 @@ mod tests {
         ] {
             assert!(CrlIndex::parse_unverified(&crl_with(&[entry(1, bad)])).is_err());
         }
+    }
+
+    /// Extensions (of the CRL and of its entries, read alike) are each read within their own
+    /// bounds: a length that runs past its extension into the next is refused, and so are a value
+    /// that is not an OCTET STRING and a field after the value.
+    #[test]
+    fn each_extension_is_read_within_its_bounds() {
+        let oids = |buf: &[u8]| {
+            let mut seen = Vec::new();
+            for_each_extension(buf, 0, |e| {
+                seen.push((e.oid.to_vec(), e.critical, e.value.to_vec()));
+                Ok(())
+            })
+            .map(|()| seen)
+        };
+        // A reasonCode, then an extension with no value.
+        let no_value = [
+            0x30, 0x16, 0x30, 0x0A, 0x06, 0x03, 0x55, 0x1D, 0x15, 0x04, 0x03, 0x0A, 0x01, 0x01, 0x30, 0x08, 0x06, 0x03,
+            0x55, 0x1D, 0x18, 0x01, 0x01, 0xFF,
+        ];
+        let one = [
+            0x30, 0x0C, 0x30, 0x0A, 0x06, 0x03, 0x55, 0x1D, 0x15, 0x04, 0x03, 0x0A, 0x01, 0x01,
+        ];
+        assert_eq!(
+            oids(&one).expect("one extension"),
+            vec![(vec![0x55, 0x1D, 0x15], false, vec![0x0A, 0x01, 0x01])]
+        );
+        assert!(oids(&no_value).is_err());
+        // The first value's length (5) runs past its extension into the next one.
+        let overrun = [
+            0x30, 0x18, 0x30, 0x0A, 0x06, 0x03, 0x55, 0x1D, 0x15, 0x04, 0x05, 0x0A, 0x01, 0x01, 0x30, 0x0A, 0x06, 0x03,
+            0x55, 0x1D, 0x15, 0x04, 0x03, 0x0A, 0x01, 0x01,
+        ];
+        assert!(oids(&overrun).is_err());
+        // A value that is not an OCTET STRING, and a field after the value.
+        let not_octets = [
+            0x30, 0x0C, 0x30, 0x0A, 0x06, 0x03, 0x55, 0x1D, 0x15, 0x0A, 0x03, 0x0A, 0x01, 0x01,
+        ];
+        assert!(oids(&not_octets).is_err());
+        let trailing = [
+            0x30, 0x0E, 0x30, 0x0C, 0x06, 0x03, 0x55, 0x1D, 0x15, 0x04, 0x03, 0x0A, 0x01, 0x01, 0x05, 0x00,
+        ];
+        assert!(oids(&trailing).is_err());
     }
 
     /// Consecutive serials, as a CA with a counter issues them, and the same with gaps.
