@@ -491,14 +491,13 @@ fn main() -> Result<()> {
         ),
         Err(why) => println!("  Go      {why}"),
     }
-    let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(" ");
     for b in &bounds {
         println!(
             "  CRL {}, {} rounds: honnin {} /s; openssl speed rsa2048 before, between and after them {} verify/s",
             label(b.n),
             b.rates.len(),
-            list(&mut b.rates.iter().map(|r| format!("{r:.0}"))),
-            list(&mut b.speeds.iter().map(|v| format!("{v:.0}"))),
+            spaced(&b.rates, 0),
+            spaced(&b.speeds, 0),
         );
         println!(
             "    median {:.0} /s ÷ bound {:.0} (half the median verify/s) = {:.2}",
@@ -965,9 +964,16 @@ fn breakdown(
     Ok(out)
 }
 
+/// Figures of rounds, for a detail line: `0.031 0.030 …`.
+fn spaced(v: &[f64], decimals: usize) -> String {
+    v.iter()
+        .map(|x| format!("{x:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn print_size(r: &SizeResult) {
     let l = label(r.n);
-    let rounds = |v: &[f64]| v.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>().join(" ");
     println!(
         "CRL {l}: {} entries, {} bytes DER (encode_crl {:.2} s, untimed)",
         r.n, r.der_bytes, r.encode_secs
@@ -978,13 +984,13 @@ fn print_size(r: &SizeResult) {
                 "  honnin   parse_unverified (1 thread)  {:>12}  median {:.3} s [{}]",
                 per_sec(f.parse_rate()),
                 median(&f.parse),
-                rounds(&f.parse)
+                spaced(&f.parse, 3)
             );
             println!(
                 "  honnin   build, verified (2 threads)  {:>12}  median {:.3} s [{}]",
                 per_sec(f.build_rate()),
                 median(&f.build),
-                rounds(&f.build)
+                spaced(&f.build, 3)
             );
             println!(
                 "  honnin   memory_bytes() {} = {:.2} B/entry",
@@ -1011,7 +1017,7 @@ fn print_size(r: &SizeResult) {
             "  honnin   fresh processes: parse_unverified {}  median {:.3} s [{}], index keeps {} RSS ({:.2} B/entry), peak RSS {} (DER included)",
             per_sec(r.n as f64 / c.median_secs()),
             c.median_secs(),
-            rounds(&c.secs),
+            spaced(&c.secs, 3),
             mb(c.kept),
             c.kept / r.n as f64,
             mb(c.peak)
