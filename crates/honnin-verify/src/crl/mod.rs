@@ -295,7 +295,7 @@ fn parse_entries(buf: &[u8], start: usize, end: usize) -> Result<Entries, Verify
     // Serials and reasons only feed the serial table and are dropped: no 2 MiB pages for them.
     let most = (end - start) / MIN_ENTRY_BYTES + 1;
     let mut serials = Vec::with_capacity(most);
-    let mut times = with_huge_capacity(most);
+    let mut times = with_huge_capacity(most, unknown_fill::<u32>(most));
     let mut reasons = Vec::with_capacity(most);
     let mut long = Vec::new();
     let mut sorted = true;
@@ -419,7 +419,9 @@ impl CrlIndex {
         }
         let table = SerialTable::build(&serials, &reasons);
         drop((serials, reasons));
-        shrink_small(&mut times);
+        // Times from `permuted` have no reserve (capacity = length), and shrinking them does nothing.
+        let written = unknown_fill::<u32>(times.capacity());
+        shrink_small(&mut times, written);
         Ok(CrlIndex {
             issuer_key_id: header.key_id.map(<[u8]>::to_vec).unwrap_or_default(),
             hierarchy: Hierarchy::Signing,
@@ -581,51 +583,82 @@ impl CrlIndex {
 /// The shortest CRL entry: SEQUENCE header (2), a one-byte INTEGER (3), a UTCTime (15).
 const MIN_ENTRY_BYTES: usize = 20;
 
-/// Arrays from this size on get 2 MiB pages. Smaller ones gain little (a few pages), and a partly
-/// filled last huge page would cost up to 2 MiB of memory each, which at a million entries is more
-/// than the whole per-entry budget allows.
-const HUGE_FROM_BYTES: usize = 16 << 20;
+/// A transparent huge page.
+const HUGE_PAGE: usize = 2 << 20;
 
-/// A vector with room for `capacity` elements, in 2 MiB pages when large (see [`advise_huge`]).
-fn with_huge_capacity<T>(capacity: usize) -> Vec<T> {
+/// The least an array must write before it is given 2 MiB pages: two of them. Smaller ones gain
+/// little.
+const HUGE_FROM_BYTES: usize = 2 * HUGE_PAGE;
+
+/// The least reserve an array whose fill is not known in advance (the times, before the CRL is
+/// read) must have before all of it is given 2 MiB pages: the huge page its fill ends in is backed
+/// in full, up to 2 MiB more than it holds, which at a million entries would be more than the whole
+/// per-entry budget allows, and at ten million is 0.2 bytes an entry.
+const HUGE_RESERVE_FROM_BYTES: usize = 16 << 20;
+
+/// A vector with room for `capacity` elements whose first `written` get 2 MiB pages (the whole
+/// pages among them, when they are [`HUGE_FROM_BYTES`] or more; see [`advise_huge`]). `written` is
+/// what the caller will surely write, so that no memory is backed that it would not touch anyway,
+/// or [`unknown_fill`] when that is not known in advance.
+fn with_huge_capacity<T>(capacity: usize, written: usize) -> Vec<T> {
     let v = Vec::with_capacity(capacity);
-    advise_huge(&v);
+    if is_huge::<T>(written) {
+        advise_huge(&v, 0, written);
+    }
     v
 }
 
 /// `src` in the order `order` gives, into a vector of its size (in 2 MiB pages when large).
 fn permuted<T: Copy>(src: &[T], order: &[u32]) -> Vec<T> {
-    let mut v = with_huge_capacity(src.len());
+    let mut v = with_huge_capacity(src.len(), src.len());
     v.extend(order.iter().map(|&i| src[i as usize]));
     v
 }
 
-/// Gives back the unfilled reserve of a small array. Large ones keep it: shrinking reallocates
-/// (the allocator cannot resize a mapping that the 2 MiB advice has split), copying the array into
-/// 4 KiB pages; their reserve is never touched, so it costs no memory.
-fn shrink_small<T>(v: &mut Vec<T>) {
-    if v.capacity() * size_of::<T>() < HUGE_FROM_BYTES {
+/// `written` for [`with_huge_capacity`] when the fill is known only once the array is filled: all
+/// of the reserve when that is large ([`HUGE_RESERVE_FROM_BYTES`]), else nothing.
+fn unknown_fill<T>(capacity: usize) -> usize {
+    if capacity * size_of::<T>() >= HUGE_RESERVE_FROM_BYTES {
+        capacity
+    } else {
+        0
+    }
+}
+
+/// Whether [`with_huge_capacity`] gives 2 MiB pages to an array that writes `written` elements.
+fn is_huge<T>(written: usize) -> bool {
+    written * size_of::<T>() >= HUGE_FROM_BYTES
+}
+
+/// Gives back the unfilled reserve of an array that has no 2 MiB pages (`written` as given to
+/// [`with_huge_capacity`]). Those that have them keep it: shrinking reallocates (the allocator
+/// cannot resize a mapping that the 2 MiB advice has split), copying the array into 4 KiB pages;
+/// their reserve is never touched, so it costs no memory.
+fn shrink_small<T>(v: &mut Vec<T>, written: usize) {
+    if !is_huge::<T>(written) {
         v.shrink_to_fit();
     }
 }
 
-/// Asks the kernel to back a large vector's buffer with 2 MiB pages, before it is first written. A
-/// lookup at ten million entries touches one or two random places in ~150 MB (its line, and a
-/// listed serial's time); with 4 KiB pages each is also a TLB miss and a page walk (lookups at 10 M
-/// on an Intel guest, with the earlier sorted arrays: 2–6 M/s in 4 KiB pages, 15–16 M/s in 2 MiB
-/// pages; on an AMD guest, with its larger TLB, about 10% apart). The
-/// price is paid once: a process's first build faults its huge pages in from memory the machine
-/// has not touched yet (docs/benchmarks.md). Linux gives such pages to anonymous memory only on
-/// request (`transparent_hugepage` is `madvise` on Debian).
+/// Asks the kernel to back the whole 2 MiB pages among elements `from..to` of a vector's buffer
+/// (within its capacity) with huge pages, before they are first written. A lookup touches one or
+/// two random places in the index (its line, and a listed serial's time), ~15 MB at a million
+/// entries and ~150 MB at ten million; with 4 KiB pages each is also a TLB miss and a page walk
+/// (lookups at 10 M on an Intel guest, with the earlier sorted arrays: 2–6 M/s in 4 KiB pages,
+/// 15–16 M/s in 2 MiB pages; `lookup_u64` at 1 M on an AMD guest, run alternately, the lines in
+/// 2 MiB pages: 15–19 M/s against 11–15). A process's first build faults its huge pages in from memory it has not
+/// touched yet, which costs more per MB than 4 KiB pages on some hosts; on the AMD guest the fresh
+/// build at 1 M did not slow (docs/benchmarks.md). Linux gives such pages to anonymous memory only
+/// on request (`transparent_hugepage` is `madvise` on Debian).
 #[cfg(target_os = "linux")]
-fn advise_huge<T>(v: &Vec<T>) {
-    const HUGE: usize = 2 << 20;
-    let bytes = v.capacity() * size_of::<T>();
-    if bytes < HUGE_FROM_BYTES {
-        return;
-    }
+fn advise_huge<T>(v: &Vec<T>, from: usize, to: usize) {
     let start = v.as_ptr() as usize;
-    let (first, end) = (start.next_multiple_of(HUGE), (start + bytes) / HUGE * HUGE);
+    let size = size_of::<T>();
+    let to = to.min(v.capacity());
+    let (first, end) = (
+        (start + from * size).next_multiple_of(HUGE_PAGE),
+        (start + to * size) / HUGE_PAGE * HUGE_PAGE,
+    );
     if end > first {
         // SAFETY: the range is whole 2 MiB pages inside the vector's own allocation; MADV_HUGEPAGE
         // changes neither contents nor mappings, only how later page faults are served. Failing
@@ -637,7 +670,7 @@ fn advise_huge<T>(v: &Vec<T>) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_huge<T>(_: &Vec<T>) {}
+fn advise_huge<T>(_: &Vec<T>, _: usize, _: usize) {}
 
 /// Starts fetching the cache line of `r` without waiting for it.
 #[inline(always)]
@@ -911,7 +944,8 @@ mod tests {
         check(&index, &sorted, &[sorted[0] + 1, sorted[500] - 1]);
     }
 
-    /// An index large enough for 2 MiB pages (its serial table past `HUGE_FROM_BYTES`), from a CRL
+    /// An index large enough for 2 MiB pages (its serial table's sure lines past `HUGE_FROM_BYTES`;
+    /// the build's debug assertion checks that nothing advised goes unwritten), from a CRL
     /// whose entries are out of order: the entries are permuted into serial order, the table keeps
     /// its unfilled reserve, and answers as a small index does.
     #[test]

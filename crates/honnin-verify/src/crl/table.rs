@@ -187,18 +187,22 @@ impl SerialTable {
             .windows(2)
             .map(|w| homes(w[1] - w[0]) + (w[1] - w[0]) / SLOTS + 2)
             .sum();
-        // 2 MiB pages when the lines to be filled (about the home lines) are many: a partly filled
-        // last huge page is not worth it on a small table.
-        let expected: usize = bounds.windows(2).map(|w| homes(w[1] - w[0])).sum();
-        let mut lines = if expected * size_of::<Line>() >= super::HUGE_FROM_BYTES {
-            super::with_huge_capacity(capacity)
-        } else {
-            Vec::with_capacity(capacity)
-        };
+        // A segment writes at least a line, and at least one for every 8 of its entries. The lines
+        // surely written get 2 MiB pages (when they are many), ahead of being written: at first
+        // those least counts, then, as each segment is placed, the lines so far and the least
+        // counts of the segments to come. Nothing is advised that will not be written, so no huge
+        // page is backed in part.
+        let least = |c: usize| c.div_ceil(SLOTS).max(1);
+        let mut later: usize = bounds.windows(2).map(|w| least(w[1] - w[0])).sum();
+        let least_total = later;
+        let advise = super::is_huge::<Line>(least_total);
+        let mut lines = super::with_huge_capacity(capacity, least_total);
+        let mut advised = least_total;
         let mut ranks = Vec::with_capacity(capacity);
         let mut segments = Vec::with_capacity(count + 1);
         for (g, w) in bounds.windows(2).enumerate() {
             let (lo, hi) = (w[0], w[1]);
+            later -= least(hi - lo);
             let first = lines.len();
             // Serials the segment spans: 2^shift, or up to `max` for the last one.
             let span = ((max - min) - ((g as u64) << shift)).min(mask) as u128 + 1;
@@ -225,8 +229,20 @@ impl SerialTable {
                 base: lo as u32,
                 scale,
             });
+            let sure = lines.len() + later;
+            // Placing only adds to what is sure (a segment writes its least count or more); advised
+            // again whenever that reaches into another 2 MiB page.
+            let page = |n: usize| (lines.as_ptr() as usize + n * size_of::<Line>()) / super::HUGE_PAGE;
+            if advise && page(sure) > page(advised) {
+                super::advise_huge(&lines, lines.len(), sure);
+                advised = sure;
+            }
         }
         debug_assert!(lines.len() <= capacity, "the lines outgrew their reserve");
+        debug_assert!(
+            lines.len() >= advised,
+            "2 MiB pages were advised past the lines written"
+        );
         segments.push(Segment {
             first: lines.len() as u32,
             base: n as u32,
@@ -240,7 +256,7 @@ impl SerialTable {
                 .collect();
             searched.push((g, firsts));
         }
-        super::shrink_small(&mut lines);
+        super::shrink_small(&mut lines, least_total);
         let ranks = if segments.windows(2).all(|s| s[1].base - s[0].base <= u16::MAX as u32) {
             let mut narrow = Vec::with_capacity(ranks.len());
             for s in segments.windows(2) {
@@ -249,7 +265,7 @@ impl SerialTable {
             }
             Ranks::InSegment(narrow)
         } else {
-            super::shrink_small(&mut ranks);
+            super::shrink_small(&mut ranks, 0);
             Ranks::Whole(ranks)
         };
         SerialTable {
