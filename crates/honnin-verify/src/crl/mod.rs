@@ -646,10 +646,10 @@ fn shrink_small<T>(v: &mut Vec<T>, written: usize) {
 /// entries and ~150 MB at ten million; with 4 KiB pages each is also a TLB miss and a page walk
 /// (lookups at 10 M on an Intel guest, with the earlier sorted arrays: 2–6 M/s in 4 KiB pages,
 /// 15–16 M/s in 2 MiB pages; `lookup_u64` at 1 M on an AMD guest, run alternately, the lines in
-/// 2 MiB pages: 15–19 M/s against 11–15). A process's first build faults its huge pages in from memory it has not
-/// touched yet, which costs more per MB than 4 KiB pages on some hosts; on the AMD guest the fresh
-/// build at 1 M did not slow (docs/benchmarks.md). Linux gives such pages to anonymous memory only
-/// on request (`transparent_hugepage` is `madvise` on Debian).
+/// 2 MiB pages: 15–19 M/s against 11–15). A process's first build faults its huge pages in from
+/// memory it has not touched yet, which costs more per MB than 4 KiB pages on some hosts; on the
+/// AMD guest the fresh build at 1 M did not slow (docs/benchmarks.md). Linux gives such pages to
+/// anonymous memory only on request (`transparent_hugepage` is `madvise` on Debian).
 #[cfg(target_os = "linux")]
 fn advise_huge<T>(v: &Vec<T>, from: usize, to: usize) {
     let start = v.as_ptr() as usize;
@@ -671,6 +671,17 @@ fn advise_huge<T>(v: &Vec<T>, from: usize, to: usize) {
 
 #[cfg(not(target_os = "linux"))]
 fn advise_huge<T>(_: &Vec<T>, _: usize, _: usize) {}
+
+/// For an array advised as it fills: once `sure` (elements that will surely be written) reaches a
+/// 2 MiB page beyond `*advised`, advises the unwritten whole pages up to it and records it. Between
+/// two such pages it does nothing, so calling it after every step costs no system call.
+fn advise_huge_up_to<T>(v: &Vec<T>, advised: &mut usize, sure: usize) {
+    let page = |n: usize| (v.as_ptr() as usize + n * size_of::<T>()) / HUGE_PAGE;
+    if page(sure) > page(*advised) {
+        advise_huge(v, v.len(), sure);
+        *advised = sure;
+    }
+}
 
 /// Starts fetching the cache line of `r` without waiting for it.
 #[inline(always)]

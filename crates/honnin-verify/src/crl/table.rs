@@ -229,13 +229,9 @@ impl SerialTable {
                 base: lo as u32,
                 scale,
             });
-            let sure = lines.len() + later;
-            // Placing only adds to what is sure (a segment writes its least count or more); advised
-            // again whenever that reaches into another 2 MiB page.
-            let page = |n: usize| (lines.as_ptr() as usize + n * size_of::<Line>()) / super::HUGE_PAGE;
-            if advise && page(sure) > page(advised) {
-                super::advise_huge(&lines, lines.len(), sure);
-                advised = sure;
+            // Placing only adds to what is sure: a segment writes its least count or more.
+            if advise {
+                super::advise_huge_up_to(&lines, &mut advised, lines.len() + later);
             }
         }
         debug_assert!(lines.len() <= capacity, "the lines outgrew their reserve");
