@@ -1023,6 +1023,19 @@ mod tests {
         }
     }
 
+    /// A cluster searched by line, ending at the largest serial on a full line (5,000 entries, 8 a
+    /// line): the empty line after it must not take the lookup of `u64::MAX` away from the line
+    /// that holds it.
+    #[test]
+    fn a_searched_cluster_ending_at_the_largest_serial() {
+        let mut serials = vec![1u64];
+        serials.extend((0..5_000u64).rev().map(|i| u64::MAX - i));
+        let index = index_of(&serials);
+        assert!(index.table.searched());
+        assert!(index.lookup_u64(u64::MAX).is_some(), "u64::MAX is listed");
+        check_against_set(&index, &serials);
+    }
+
     /// A segment whose last line is full, and a serial just above that line's entries: the lookup
     /// must stop at the segment's end, not compare its offset with the next segment's entries (here
     /// one with that very offset). Serials over all 64 bits make segments as wide as offsets reach.

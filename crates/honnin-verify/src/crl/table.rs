@@ -293,7 +293,7 @@ impl SerialTable {
         })
     }
 
-    /// For a segment found by search: its last line whose first entry is not above the serial.
+    /// For a segment found by search: the line to start at.
     #[cold]
     fn searched_line(&self, g: usize, serial: u64) -> Option<usize> {
         let (lo, hi) = (
@@ -303,7 +303,10 @@ impl SerialTable {
         let i = self.searched.binary_search_by_key(&g, |(s, _)| *s).ok()?;
         let firsts = &self.searched[i].1;
         debug_assert_eq!(firsts.len(), hi - lo);
-        Some(lo + firsts.partition_point(|&f| f <= serial).saturating_sub(1))
+        // The last line whose first entry is below the serial (or the first line): the serial is
+        // there or, that line being full, at the start of the next. Not "not above": an empty last
+        // line's u64::MAX would then take the serial u64::MAX.
+        Some(lo + firsts.partition_point(|&f| f < serial).saturating_sub(1))
     }
 
     /// Starts reading the home line, and its rank, without waiting for them.
