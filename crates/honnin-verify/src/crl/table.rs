@@ -9,15 +9,21 @@
 //! from the serial with a table that stays in L1, and the line is compared in a few SIMD steps.
 //!
 //! Layout: the serial range `[min, max]` is cut into segments of `2^k` serials (at most 2,048
-//! segments: 32 KiB), the last one shorter. A segment with `c` entries gets `⌈c / 6⌉` *home* lines
-//! of 64 bytes, and a serial's home line is its offset in the segment scaled to them (one
-//! multiplication; the last segment scaled to its own length). A line has 8 slots, each
-//! `offset << 4 | reason` or [`EMPTY`]. Entries are placed in serial order, each in its home line
-//! or, when that is full, the next one: a listed serial is in its home line or in the run of full
-//! lines after it, and a segment's last line is never full, so no run reaches into the next segment.
-//! The rank of each line's first entry (its position in serial order; kept as 16 bits above the
-//! segment's first rank when segments are small enough) leads to the revocation times, which the
-//! index keeps apart in serial order. About 10.7 + 0.3 bytes per entry, plus 4 for the time.
+//! segments: 32 KiB), the last one shorter. A segment with `c` entries gets `⌈5c / 32⌉` *home*
+//! lines of 64 bytes (6.4 entries a line on average), and a serial's home line is its offset in the
+//! segment scaled to them (one multiplication; the last segment scaled to its own length). A line
+//! has 8 slots, each `offset << 4 | reason` or [`EMPTY`]. Entries are placed in serial order, each in
+//! its home line or, when that is full, the next one: a listed serial is in its home line or in the
+//! run of full lines after it, and a segment's last line is never full, so no run reaches into the
+//! next segment.
+//!
+//! Each line has its slots' revocation times beside it, in a parallel array (32 bytes a line), so
+//! a lookup knows where a hit's time is from the line's number alone and fetches it while the line
+//! is on its way: two reads at once, neither waiting for the other. Keeping the times in serial
+//! order instead (4 bytes an entry) needs each line's rank to find them, a third read the time's
+//! waits for (docs/benchmarks.md §8). The empty slots' times take about a byte an entry, paid for by
+//! lines 6.4 entries full instead of 6: (64 + 32) / 6.4 = 15 bytes an entry, as with the ranks, plus
+//! the rare line a run adds.
 //!
 //! Serials that crowd into a few home lines (a cluster far narrower than its segment) would make
 //! long runs. In a segment where an entry ends up more than [`MAX_RUN`] lines past its home, the
@@ -26,8 +32,10 @@
 
 /// Slots in a line: 8 × 8 bytes, one cache line.
 const SLOTS: usize = 8;
-/// Entries per home line on average: 6 of 8 slots, so few lines overflow (memory: 64 / 6 bytes).
-const PER_LINE: usize = 6;
+/// Home lines per 32 entries: 5, so 6.4 entries a home line on average, of 8 slots. Fuller lines
+/// overflow more often (a lookup then reads the next line too, which sits beside it); emptier ones
+/// cost more than the 16 bytes an entry the index may take with its times.
+const HOME_LINES_PER_32: usize = 5;
 /// An unused slot. Never equal to a used one: offsets are below 2^59, so a used slot is below 2^63.
 const EMPTY: u64 = u64::MAX;
 /// The most lines an entry may sit past its home before the table switches to searching.
@@ -44,6 +52,14 @@ const NO_REASON_CODE: u64 = 15;
 struct Line([u64; SLOTS]);
 
 const EMPTY_LINE: Line = Line([EMPTY; SLOTS]);
+
+/// The revocation times (Unix seconds) of a line's slots, slot by slot; 0 for an empty slot. Half
+/// a cache line, aligned so that it never straddles two.
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct LineTimes([u32; SLOTS]);
+
+const NO_TIMES: LineTimes = LineTimes([0; SLOTS]);
 
 impl Line {
     /// A bit per slot that holds `key` (an offset shifted left by 4, its reason bits clear): bit
@@ -94,11 +110,17 @@ impl Line {
 #[derive(Clone, Copy, Debug)]
 struct Segment {
     first: u32,
-    /// The rank of the segment's first entry.
-    base: u32,
     /// 0 for a segment whose lines are found by search (a real scale is at least 2^5: a home
     /// line or more for at most 2^59 serials).
     scale: u64,
+}
+
+/// Where a listed serial is: its line and slot, with its reason code (0xFF for none).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Found {
+    line: usize,
+    slot: usize,
+    reason: u8,
 }
 
 /// Where a lookup starts: the line, and the key to compare there.
@@ -106,17 +128,6 @@ struct Segment {
 pub(super) struct Home {
     line: usize,
     key: u64,
-    /// The rank of the segment's first entry.
-    base: u32,
-}
-
-/// The rank of each line's first entry (of the next entry, for an empty line).
-enum Ranks {
-    /// Above the segment's base: every segment has fewer than 2^16 entries (the usual case: about
-    /// 5,000 a segment at ten million entries).
-    InSegment(Vec<u16>),
-    /// Ranks in the whole CRL.
-    Whole(Vec<u32>),
 }
 
 pub(super) struct SerialTable {
@@ -126,10 +137,11 @@ pub(super) struct SerialTable {
     /// One per segment, then one whose `first` is the end of the lines.
     segments: Vec<Segment>,
     lines: Vec<Line>,
-    ranks: Ranks,
+    /// One per line.
+    times: Vec<LineTimes>,
     /// The segments where some entry sits more than [`MAX_RUN`] lines past its home, by index,
-    /// each with the serial at each of its lines' rank (`u64::MAX` past the last entry): to find
-    /// a serial's line by binary search.
+    /// each with the serial of each of its lines' first entry (`u64::MAX` for an empty line): to
+    /// find a serial's line by binary search.
     searched: Vec<(usize, Vec<u64>)>,
 }
 
@@ -155,8 +167,8 @@ fn code(reason: u8) -> u64 {
 
 impl SerialTable {
     /// The table of `serials` (sorted ascending), with the reason code of each (0–10, or 0xFF for
-    /// none). At most `u32::MAX` entries.
-    pub(super) fn build(serials: &[u64], reasons: &[u8]) -> SerialTable {
+    /// none) and its revocation time. At most `u32::MAX` entries.
+    pub(super) fn build(serials: &[u64], reasons: &[u8], times: &[u32]) -> SerialTable {
         let n = serials.len();
         let (Some(&min), Some(&max)) = (serials.first(), serials.last()) else {
             return SerialTable {
@@ -164,7 +176,7 @@ impl SerialTable {
                 shift: 0,
                 segments: Vec::new(),
                 lines: Vec::new(),
-                ranks: Ranks::Whole(Vec::new()),
+                times: Vec::new(),
                 searched: Vec::new(),
             };
         };
@@ -180,7 +192,7 @@ impl SerialTable {
             .map(|g| serials.partition_point(|&s| (s - min) >> shift < g as u64))
             .chain([n])
             .collect();
-        let homes = |c: usize| c.div_ceil(PER_LINE).max(1);
+        let homes = |c: usize| (c * HOME_LINES_PER_32).div_ceil(32).max(1);
         // Home lines, plus the most a segment can overflow by: never outgrown (a regrowth would
         // copy the lines out of their 2 MiB pages).
         let capacity: usize = bounds
@@ -191,19 +203,17 @@ impl SerialTable {
         // surely written get 2 MiB pages (when they are many), ahead of being written: at first
         // those least counts, then, as each segment is placed, the lines so far and the least
         // counts of the segments to come. Nothing is advised that will not be written, so no huge
-        // page is backed in part.
+        // page is backed in part. The same for the lines' times.
         let least = |c: usize| c.div_ceil(SLOTS).max(1);
         let mut later: usize = bounds.windows(2).map(|w| least(w[1] - w[0])).sum();
         let least_total = later;
-        let advise = super::is_huge::<Line>(least_total);
-        let mut lines = super::with_huge_capacity(capacity, least_total);
-        let mut advised = least_total;
-        let mut ranks = Vec::with_capacity(capacity);
+        let mut lines = super::HugeFill::new(capacity, least_total);
+        let mut line_times = super::HugeFill::new(capacity, least_total);
         let mut segments = Vec::with_capacity(count + 1);
         for (g, w) in bounds.windows(2).enumerate() {
             let (lo, hi) = (w[0], w[1]);
             later -= least(hi - lo);
-            let first = lines.len();
+            let first = lines.v.len();
             // Serials the segment spans: 2^shift, or up to `max` for the last one.
             let span = ((max - min) - ((g as u64) << shift)).min(mask) as u128 + 1;
             // No more home lines than serials it spans (only duplicate serials could ask for more),
@@ -213,63 +223,50 @@ impl SerialTable {
             let entries = SegmentEntries {
                 serials: &serials[lo..hi],
                 reasons: reasons.get(lo..hi).unwrap_or_default(),
-                lo,
+                times: times.get(lo..hi).unwrap_or_default(),
                 min,
                 mask,
             };
-            if place(&mut lines, &mut ranks, &entries, scale, home_lines) > MAX_RUN {
+            if place(&mut lines.v, &mut line_times.v, &entries, scale, home_lines) > MAX_RUN {
                 // Too crowded for home lines: packed 8 a line instead, and found by search.
-                lines.truncate(first);
-                ranks.truncate(first);
-                place(&mut lines, &mut ranks, &entries, 0, 1);
+                lines.v.truncate(first);
+                line_times.v.truncate(first);
+                place(&mut lines.v, &mut line_times.v, &entries, 0, 1);
                 scale = 0;
             }
             segments.push(Segment {
                 first: first as u32,
-                base: lo as u32,
                 scale,
             });
             // Placing only adds to what is sure: a segment writes its least count or more.
-            if advise {
-                super::advise_huge_up_to(&lines, &mut advised, lines.len() + later);
-            }
+            let sure = lines.v.len() + later;
+            lines.advise_up_to(sure);
+            line_times.advise_up_to(sure);
         }
-        debug_assert!(lines.len() <= capacity, "the lines outgrew their reserve");
-        debug_assert!(
-            lines.len() >= advised,
-            "2 MiB pages were advised past the lines written"
-        );
+        debug_assert!(lines.v.len() <= capacity, "the lines outgrew their reserve");
         segments.push(Segment {
-            first: lines.len() as u32,
-            base: n as u32,
+            first: lines.v.len() as u32,
             scale: 0,
         });
+        let (lines, line_times) = (lines.finish(), line_times.finish());
         let mut searched = Vec::new();
         for (g, s) in segments.windows(2).enumerate().filter(|(_, s)| s[0].scale == 0) {
-            let firsts = ranks[s[0].first as usize..s[1].first as usize]
+            let start = min + ((g as u64) << shift);
+            let firsts = lines[s[0].first as usize..s[1].first as usize]
                 .iter()
-                .map(|&r| serials.get(r as usize).copied().unwrap_or(u64::MAX))
+                .map(|line| match line.0[0] {
+                    EMPTY => u64::MAX,
+                    slot => start + (slot >> 4),
+                })
                 .collect();
             searched.push((g, firsts));
         }
-        super::shrink_small(&mut lines, least_total);
-        let ranks = if segments.windows(2).all(|s| s[1].base - s[0].base <= u16::MAX as u32) {
-            let mut narrow = Vec::with_capacity(ranks.len());
-            for s in segments.windows(2) {
-                let lines = &ranks[s[0].first as usize..s[1].first as usize];
-                narrow.extend(lines.iter().map(|&r| (r - s[0].base) as u16));
-            }
-            Ranks::InSegment(narrow)
-        } else {
-            super::shrink_small(&mut ranks, 0);
-            Ranks::Whole(ranks)
-        };
         SerialTable {
             min,
             shift,
             segments,
             lines,
-            ranks,
+            times: line_times,
             searched,
         }
     }
@@ -286,11 +283,7 @@ impl SerialTable {
         } else {
             self.searched_line(g, serial)?
         };
-        Some(Home {
-            line,
-            key: offset << 4,
-            base: segment.base,
-        })
+        Some(Home { line, key: offset << 4 })
     }
 
     /// For a segment found by search: the line to start at.
@@ -309,33 +302,55 @@ impl SerialTable {
         Some(lo + firsts.partition_point(|&f| f < serial).saturating_sub(1))
     }
 
-    /// Starts reading the home line, and its rank, without waiting for them.
+    /// Starts reading the home line without waiting for it.
     #[inline(always)]
-    pub(super) fn prefetch(&self, home: Home) {
+    pub(super) fn prefetch_line(&self, home: Home) {
         if let Some(line) = self.lines.get(home.line) {
             super::prefetch(line);
         }
-        match &self.ranks {
-            Ranks::InSegment(r) => r.get(home.line).map(super::prefetch),
-            Ranks::Whole(r) => r.get(home.line).map(super::prefetch),
-        };
     }
 
-    /// The rank and reason code (0xFF for none) of the serial a lookup started at `home` is for.
+    /// Starts reading the home line's times without waiting for them: a listed serial found there
+    /// has its time among them. Known without the line itself, so both reads are on their way at
+    /// once.
     #[inline(always)]
-    pub(super) fn find_from(&self, home: Home) -> Option<(usize, u8)> {
+    pub(super) fn prefetch_times(&self, home: Home) {
+        if let Some(times) = self.times.get(home.line) {
+            super::prefetch(times);
+        }
+    }
+
+    /// Starts reading a found serial's time without waiting for it.
+    #[inline(always)]
+    pub(super) fn prefetch_time(&self, found: Found) {
+        if let Some(times) = self.times.get(found.line) {
+            super::prefetch(times);
+        }
+    }
+
+    /// The revocation of a found serial: its reason, and its time from beside its line.
+    #[inline(always)]
+    pub(super) fn revocation(&self, found: Found) -> Option<super::Revocation> {
+        Some(super::Revocation {
+            reason: found.reason,
+            revoked_at: *self.times.get(found.line)?.0.get(found.slot)?,
+        })
+    }
+
+    /// Where the serial a lookup started at `home` is for, if the table lists it.
+    #[inline(always)]
+    pub(super) fn find_from(&self, home: Home) -> Option<Found> {
         let mut at = home.line;
         loop {
             let line = self.lines.get(at)?;
             let bits = line.matches(home.key);
             if bits != 0 {
-                let k = bits.trailing_zeros() as usize / 2;
-                let slot = line.0[k];
-                let reason = match slot & 0xF {
+                let slot = bits.trailing_zeros() as usize / 2;
+                let reason = match line.0[slot] & 0xF {
                     NO_REASON_CODE => super::NO_REASON,
                     r => r as u8,
                 };
-                return Some((self.rank(home.base, at)? + k, reason));
+                return Some(Found { line: at, slot, reason });
             }
             if !line.continues_past(home.key) {
                 return None;
@@ -344,30 +359,10 @@ impl SerialTable {
         }
     }
 
-    /// The rank of line `at`'s first entry, in a segment whose first rank is `base`.
-    #[inline(always)]
-    fn rank(&self, base: u32, at: usize) -> Option<usize> {
-        match &self.ranks {
-            Ranks::InSegment(r) => Some(base as usize + *r.get(at)? as usize),
-            Ranks::Whole(r) => r.get(at).map(|&r| r as usize),
-        }
-    }
-
-    /// The rank of the home line's first entry: a listed serial found there has a rank at most 7
-    /// above it. Known without the line itself, so what the rank leads to can be fetched while
-    /// the line is still on its way.
-    #[inline(always)]
-    pub(super) fn home_rank(&self, home: Home) -> Option<usize> {
-        self.rank(home.base, home.line)
-    }
-
     /// Bytes the table holds.
     pub(super) fn memory_bytes(&self) -> usize {
         self.lines.len() * size_of::<Line>()
-            + match &self.ranks {
-                Ranks::InSegment(r) => r.len() * 2,
-                Ranks::Whole(r) => r.len() * 4,
-            }
+            + self.times.len() * size_of::<LineTimes>()
             + self.segments.len() * size_of::<Segment>()
             + self
                 .searched
@@ -380,12 +375,6 @@ impl SerialTable {
     #[cfg(test)]
     pub(super) fn searched(&self) -> bool {
         !self.searched.is_empty()
-    }
-
-    /// Whether ranks are kept whole, a segment having 2^16 entries or more (for tests).
-    #[cfg(test)]
-    pub(super) fn whole_ranks(&self) -> bool {
-        matches!(self.ranks, Ranks::Whole(_))
     }
 
     /// The width of a segment in serials (for tests: an offset one segment away is another serial).
@@ -405,57 +394,56 @@ impl SerialTable {
 struct SegmentEntries<'a> {
     serials: &'a [u64],
     reasons: &'a [u8],
-    /// The rank of the first.
-    lo: usize,
+    times: &'a [u32],
     min: u64,
     mask: u64,
 }
 
 /// Lays out one segment's entries after `lines` in serial order, each in its home line (by
 /// `scale`; 0 packs them 8 a line) or, when that is full, the next, then empty lines up to
-/// `home_lines`; the segment never ends on a full line. Pushes each line's rank. Returns the most
-/// lines an entry sits past its home.
+/// `home_lines`; the segment never ends on a full line. Pushes each line's times beside it. Returns
+/// the most lines an entry sits past its home.
 fn place(
     lines: &mut Vec<Line>,
-    ranks: &mut Vec<u32>,
+    times: &mut Vec<LineTimes>,
     entries: &SegmentEntries<'_>,
     scale: u64,
     home_lines: usize,
 ) -> usize {
     let first = lines.len();
-    let hi = entries.lo + entries.serials.len();
-    let (mut line, mut at, mut fill, mut rank, mut run) = (EMPTY_LINE, first, 0, entries.lo, 0);
+    let (mut line, mut line_times) = (EMPTY_LINE, NO_TIMES);
+    let (mut at, mut fill, mut run) = (first, 0, 0);
     for (k, &serial) in entries.serials.iter().enumerate() {
-        let i = entries.lo + k;
         let offset = (serial - entries.min) & entries.mask;
         let home = first + home_of(offset, scale);
         if home > at || fill == SLOTS {
             lines.push(line);
-            ranks.push(rank as u32);
+            times.push(line_times);
             at += 1;
             while at < home {
                 lines.push(EMPTY_LINE);
-                ranks.push(i as u32);
+                times.push(NO_TIMES);
                 at += 1;
             }
-            (line, fill, rank) = (EMPTY_LINE, 0, i);
+            (line, line_times, fill) = (EMPTY_LINE, NO_TIMES, 0);
         }
         run = run.max(at - home);
         line.0[fill] = offset << 4 | code(entries.reasons.get(k).copied().unwrap_or(u8::MAX));
+        line_times.0[fill] = entries.times.get(k).copied().unwrap_or(0);
         fill += 1;
     }
     lines.push(line);
-    ranks.push(rank as u32);
+    times.push(line_times);
     at += 1;
     // Never end a segment on a full line: a lookup walks on only past full lines.
     if fill == SLOTS {
         lines.push(EMPTY_LINE);
-        ranks.push(hi as u32);
+        times.push(NO_TIMES);
         at += 1;
     }
     while at < first + home_lines {
         lines.push(EMPTY_LINE);
-        ranks.push(hi as u32);
+        times.push(NO_TIMES);
         at += 1;
     }
     run
