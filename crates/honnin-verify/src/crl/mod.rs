@@ -629,20 +629,24 @@ fn advise_huge<T>(_: &Vec<T>, _: usize, _: usize) {}
 /// written, so no huge page is backed in part and the memory kept is what is filled.
 struct HugeFill<T> {
     v: Vec<T>,
-    /// The elements advised so far (from the start).
+    /// The elements advised so far (from the start); only what was sure at first unless that was
+    /// enough for 2 MiB pages ([`is_huge`]), so it also tells whether the vector has them.
     advised: usize,
-    huge: bool,
 }
 
 impl<T> HugeFill<T> {
     /// Room for `capacity`, of which `sure` will surely be written.
     fn new(capacity: usize, sure: usize) -> Self {
         let v = Vec::with_capacity(capacity);
-        let huge = is_huge::<T>(sure);
-        if huge {
+        if is_huge::<T>(sure) {
             advise_huge(&v, 0, sure);
         }
-        HugeFill { v, advised: sure, huge }
+        HugeFill { v, advised: sure }
+    }
+
+    /// Whether the vector has 2 MiB pages.
+    fn huge(&self) -> bool {
+        is_huge::<T>(self.advised)
     }
 
     /// Now `sure` elements will surely be written: once that reaches a 2 MiB page beyond those
@@ -650,7 +654,7 @@ impl<T> HugeFill<T> {
     /// so calling it after every step costs no system call.
     fn advise_up_to(&mut self, sure: usize) {
         let page = |n: usize| (self.v.as_ptr() as usize + n * size_of::<T>()) / HUGE_PAGE;
-        if self.huge && page(sure) > page(self.advised) {
+        if self.huge() && page(sure) > page(self.advised) {
             advise_huge(&self.v, self.v.len(), sure);
             self.advised = sure;
         }
@@ -662,10 +666,10 @@ impl<T> HugeFill<T> {
     /// memory.
     fn finish(mut self) -> Vec<T> {
         debug_assert!(
-            !self.huge || self.v.len() >= self.advised,
+            !self.huge() || self.v.len() >= self.advised,
             "2 MiB pages were advised past the elements written"
         );
-        if !self.huge {
+        if !self.huge() {
             self.v.shrink_to_fit();
         }
         self.v

@@ -315,15 +315,18 @@ impl SerialTable {
     /// once.
     #[inline(always)]
     pub(super) fn prefetch_times(&self, home: Home) {
-        if let Some(times) = self.times.get(home.line) {
-            super::prefetch(times);
-        }
+        self.prefetch_times_of(home.line);
     }
 
     /// Starts reading a found serial's time without waiting for it.
     #[inline(always)]
     pub(super) fn prefetch_time(&self, found: Found) {
-        if let Some(times) = self.times.get(found.line) {
+        self.prefetch_times_of(found.line);
+    }
+
+    #[inline(always)]
+    fn prefetch_times_of(&self, line: usize) {
+        if let Some(times) = self.times.get(line) {
             super::prefetch(times);
         }
     }
