@@ -413,41 +413,37 @@ fn place(
     scale: u64,
     home_lines: usize,
 ) -> usize {
+    // A line and its times go in together, so the two arrays stay one per line; the line being
+    // filled is always number `lines.len()`.
+    let mut push = |lines: &mut Vec<Line>, line: Line, line_times: LineTimes| {
+        lines.push(line);
+        times.push(line_times);
+    };
     let first = lines.len();
     let (mut line, mut line_times) = (EMPTY_LINE, NO_TIMES);
-    let (mut at, mut fill, mut run) = (first, 0, 0);
+    let (mut fill, mut run) = (0, 0);
     for (k, &serial) in entries.serials.iter().enumerate() {
         let offset = (serial - entries.min) & entries.mask;
         let home = first + home_of(offset, scale);
-        if home > at || fill == SLOTS {
-            lines.push(line);
-            times.push(line_times);
-            at += 1;
-            while at < home {
-                lines.push(EMPTY_LINE);
-                times.push(NO_TIMES);
-                at += 1;
+        if home > lines.len() || fill == SLOTS {
+            push(lines, line, line_times);
+            while lines.len() < home {
+                push(lines, EMPTY_LINE, NO_TIMES);
             }
             (line, line_times, fill) = (EMPTY_LINE, NO_TIMES, 0);
         }
-        run = run.max(at - home);
+        run = run.max(lines.len() - home);
         line.0[fill] = offset << 4 | code(entries.reasons.get(k).copied().unwrap_or(u8::MAX));
         line_times.0[fill] = entries.times.get(k).copied().unwrap_or(0);
         fill += 1;
     }
-    lines.push(line);
-    times.push(line_times);
-    at += 1;
+    push(lines, line, line_times);
     // Never end a segment on a full line: a lookup walks on only past full lines.
     if fill == SLOTS {
-        lines.push(EMPTY_LINE);
-        times.push(NO_TIMES);
-        at += 1;
+        push(lines, EMPTY_LINE, NO_TIMES);
     }
-    while at < first + home_lines {
-        lines.push(EMPTY_LINE);
-        times.push(NO_TIMES);
-        at += 1;
+    while lines.len() < first + home_lines {
+        push(lines, EMPTY_LINE, NO_TIMES);
     }
     run
 }
